@@ -1,0 +1,68 @@
+"""The FastAPI intake application."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import redis.asyncio as aredis
+from fastapi import FastAPI
+
+from mistral_queue import __version__
+from mistral_queue.api import errors
+from mistral_queue.api.deps import Services
+from mistral_queue.api.limits import BodyLimit
+from mistral_queue.api.publisher import Publisher
+from mistral_queue.api.routes import health, jobs
+from mistral_queue.config import Settings, get_settings
+from mistral_queue.jobs.store import AsyncJobStore
+
+
+def build_services(settings: Settings) -> Services:
+    """Open the Redis pool and the broker producer the routes share."""
+    client = aredis.Redis.from_url(
+        settings.redis_url,
+        decode_responses=True,
+        socket_timeout=5,
+        socket_connect_timeout=2,
+        health_check_interval=25,
+        max_connections=256,
+    )
+    store = AsyncJobStore(
+        client,
+        retention=settings.job_retention_seconds,
+        idempotency_ttl=settings.idempotency_ttl_seconds,
+    )
+    return Services(settings=settings, redis=client, store=store, publisher=Publisher(settings))
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """The intake API for ``settings`` (default: read from the environment).
+
+    Raises:
+        ConfigError: no API key or webhook secret is configured.
+    """
+    settings = settings or get_settings()
+    settings.require("api_keys", "webhook_secret")
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        services = build_services(settings)
+        app.state.services = services
+        try:
+            yield
+        finally:
+            services.publisher.close()
+            await services.redis.aclose()
+
+    app = FastAPI(
+        title="mistral-queue",
+        version=__version__,
+        description="Background jobs for the Mistral API with signed webhook callbacks.",
+        lifespan=lifespan,
+    )
+    errors.install(app)
+    app.include_router(health.router)
+    app.include_router(jobs.router)
+    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
+    return app

@@ -1,0 +1,119 @@
+"""The API's error responses: one JSON shape, the right status, never a stack trace.
+
+Shape (DESIGN.md § Intake API): ``{"error": {"type": ..., "message": ..., "details": ...}}``.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import redis
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from kombu.exceptions import OperationalError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from mistral_queue.errors import MistralQueueError
+from mistral_queue.jobs.errors import IdempotencyConflict, InvalidTransition, JobNotFound
+from mistral_queue.webhooks.errors import UnsafeURLError
+
+log = logging.getLogger(__name__)
+
+
+class ApiError(MistralQueueError):
+    """Raised by routes for a client error; carries its HTTP status and error type."""
+
+    def __init__(self, status: int, type_: str, message: str, details: Any = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.type = type_
+        self.message = message
+        self.details = details
+
+
+def error_response(
+    status: int,
+    type_: str,
+    message: str,
+    details: Any = None,
+    headers: dict[str, str] | None = None,
+) -> JSONResponse:
+    """A JSON error response in the API's shape."""
+    body = {"error": {"type": type_, "message": message, "details": details}}
+    return JSONResponse(body, status_code=status, headers=headers)
+
+
+#: Discriminator tags pydantic puts in an error's location; the caller never wrote them.
+_TAGS = {"chat", "agent", "batch"}
+
+
+def _field(error: Any) -> str:
+    if error["type"] in ("union_tag_invalid", "union_tag_not_found"):
+        return "type"
+    parts = [str(p) for p in error["loc"] if p != "body"]
+    if len(parts) > 1 and parts[0] in _TAGS:
+        parts = parts[1:]
+    return ".".join(parts) or "body"
+
+
+def _validation(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    errors = exc.errors()
+    if any(e.get("type") == "json_invalid" for e in errors):
+        return error_response(400, "invalid_json", "the request body is not valid JSON")
+    details = [{"field": _field(e), "message": e["msg"], "type": e["type"]} for e in errors]
+    summary = "; ".join(f"{d['field']}: {d['message']}" for d in details)
+    return error_response(422, "validation_error", summary, details)
+
+
+def _http(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, StarletteHTTPException)
+    kinds = {401: "unauthorized", 404: "not_found", 405: "method_not_allowed", 413: "too_large"}
+    return error_response(
+        exc.status_code, kinds.get(exc.status_code, "http_error"), str(exc.detail)
+    )
+
+
+def _api(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, ApiError)
+    return error_response(exc.status, exc.type, exc.message, exc.details)
+
+
+def _known(_: Request, exc: Exception) -> JSONResponse:
+    if isinstance(exc, JobNotFound):
+        return error_response(404, "not_found", str(exc))
+    if isinstance(exc, InvalidTransition):
+        return error_response(409, "conflict", str(exc), {"status": exc.status})
+    if isinstance(exc, IdempotencyConflict):
+        return error_response(409, "idempotency_conflict", str(exc))
+    if isinstance(exc, UnsafeURLError):
+        return error_response(
+            422,
+            "validation_error",
+            f"callback_url: {exc}",
+            [{"field": "callback_url", "message": str(exc), "type": "unsafe_url"}],
+        )
+    log.error("unhandled %s: %s", type(exc).__name__, exc)
+    return error_response(500, "internal_error", "internal error")
+
+
+def _unavailable(_: Request, exc: Exception) -> JSONResponse:
+    log.warning("dependency unavailable: %s: %s", type(exc).__name__, exc)
+    return error_response(
+        503,
+        "unavailable",
+        "the job store or broker is unreachable; try again",
+        headers={"Retry-After": "1"},
+    )
+
+
+def install(app: FastAPI) -> None:
+    """Register every handler on ``app``."""
+    app.add_exception_handler(RequestValidationError, _validation)
+    app.add_exception_handler(StarletteHTTPException, _http)
+    app.add_exception_handler(ApiError, _api)
+    app.add_exception_handler(MistralQueueError, _known)
+    for exc_type in (redis.RedisError, OperationalError, ConnectionError, TimeoutError):
+        app.add_exception_handler(exc_type, _unavailable)

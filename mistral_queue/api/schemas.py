@@ -1,0 +1,87 @@
+"""Request and response bodies of the intake API.
+
+Our envelope (``type``, ``request``, ``callback_url``, ``metadata``) forbids unknown fields; the
+``request`` is Mistral's own body for the job's kind and passes through as Mistral defines it,
+so it only checks what Mistral requires and keeps every other field.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from mistral_queue.jobs.model import Job
+
+#: Most keys a job's ``metadata`` may carry.
+MAX_METADATA_KEYS = 50
+
+
+class ChatMessage(BaseModel):
+    """One message of a Mistral chat request (``role`` and ``content``; other keys pass through)."""
+
+    model_config = ConfigDict(extra="allow")
+
+    role: Literal["system", "user", "assistant", "tool"]
+    content: str | list[Any] | None = None
+
+
+class ChatRequest(BaseModel):
+    """A Mistral chat completion body (``POST /v1/chat/completions``)."""
+
+    model_config = ConfigDict(extra="allow")
+
+    model: str = Field(min_length=1, max_length=200)
+    messages: list[ChatMessage] = Field(min_length=1)
+    stream: bool = False
+
+
+class _JobCreateBase(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    callback_url: str | None = Field(
+        default=None,
+        max_length=2048,
+        description="Where the signed callback is POSTed when the job ends (http or https).",
+    )
+    metadata: dict[str, Any] = Field(
+        default_factory=dict,
+        max_length=MAX_METADATA_KEYS,
+        description="Your own data, returned on the job and in its callbacks.",
+    )
+
+
+class ChatJobCreate(_JobCreateBase):
+    """A chat job: ``request`` is sent to ``POST /v1/chat/completions``."""
+
+    type: Literal["chat"]
+    request: ChatRequest
+
+
+JobCreate = Annotated[ChatJobCreate, Field(discriminator="type")]
+
+
+class JobList(BaseModel):
+    """A page of jobs, newest first."""
+
+    data: list[Job]
+    next_cursor: str | None = None
+
+
+class ErrorDetail(BaseModel):
+    """The body of every error response."""
+
+    type: str
+    message: str
+    details: Any = None
+
+
+class ErrorBody(BaseModel):
+    """``{"error": {"type", "message", "details"}}``."""
+
+    error: ErrorDetail
+
+
+def request_body(job: ChatJobCreate) -> dict[str, Any]:
+    """The Mistral request exactly as the caller sent it (no defaults added)."""
+    return job.request.model_dump(mode="json", exclude_unset=True)

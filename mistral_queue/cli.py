@@ -1,0 +1,201 @@
+"""The ``mistral-queue`` command: run each part, submit jobs, or start everything with ``dev``."""
+
+from __future__ import annotations
+
+import ipaddress
+import secrets
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from mistral_queue.config import load_settings
+from mistral_queue.errors import ConfigError, MistralQueueError
+
+app = typer.Typer(
+    help="A background job queue for the Mistral API with signed webhook callbacks.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+console = Console(stderr=True)
+
+Host = Annotated[str, typer.Option(help="Address to listen on.")]
+
+
+def _fail(exc: Exception) -> typer.Exit:
+    console.print(f"[red]error:[/red] {exc}")
+    return typer.Exit(2)
+
+
+@app.command()
+def api(host: Host = "127.0.0.1", port: int = 8000, log_level: str = "info") -> None:
+    """Serve the intake API with uvicorn."""
+    import uvicorn
+
+    try:
+        load_settings().require("api_keys", "webhook_secret")
+    except ConfigError as exc:
+        raise _fail(exc) from None
+    uvicorn.run(
+        "mistral_queue.api.app:create_app",
+        factory=True,
+        host=host,
+        port=port,
+        log_level=log_level,
+        access_log=False,
+    )
+
+
+@app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
+def worker(
+    ctx: typer.Context,
+    queues: Annotated[str, typer.Option(help="Comma-separated queues to consume.")] = "",
+    concurrency: Annotated[int, typer.Option(help="Threads (or processes) per worker.")] = 32,
+    pool: Annotated[str, typer.Option(help="Celery pool: threads, prefork, solo.")] = "threads",
+    hostname: Annotated[str, typer.Option(help="Node name; default unique per process.")] = "",
+    loglevel: str = "INFO",
+) -> None:
+    """Run a Celery worker; flags it does not know go to Celery as they are."""
+    from mistral_queue.jobs.routing import ALL_QUEUES
+
+    try:
+        load_settings().require("webhook_secret", "mistral_api_key")
+        from mistral_queue.worker.celery_app import app as celery_app
+    except ConfigError as exc:
+        raise _fail(exc) from None
+    # A random suffix keeps node names unique when several workers share a host (compose --scale).
+    node = hostname or f"worker-{secrets.token_hex(3)}@%h"
+    argv = ["worker", "--pool", pool, "--concurrency", str(concurrency), "--hostname", node,
+            "--queues", queues or ",".join(ALL_QUEUES), "--task-events", "--loglevel", loglevel,
+            *ctx.args]  # fmt: skip
+    celery_app.worker_main(argv)
+
+
+def _is_loopback(host: str) -> bool:
+    try:
+        return host == "localhost" or ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+@app.command()
+def flower(host: Host = "127.0.0.1", port: int = 5555) -> None:
+    """Run Flower on the same broker; basic auth from MQ_FLOWER_BASIC_AUTH."""
+    settings = load_settings()
+    argv = ["flower", f"--address={host}", f"--port={port}"]
+    if settings.flower_basic_auth:
+        argv.append(f"--basic_auth={settings.flower_basic_auth.get_secret_value()}")
+    elif not _is_loopback(host):
+        raise _fail(
+            ConfigError("MQ_FLOWER_BASIC_AUTH is required to serve Flower beyond localhost")
+        )
+    from mistral_queue.worker.app import create_celery
+
+    create_celery(settings).start(argv)
+
+
+@app.command()
+def emulator(
+    host: Host = "127.0.0.1",
+    port: int = 8800,
+    latency_ms: Annotated[float, typer.Option(help="Added latency per call, ms.")] = 0.0,
+    rps_limit: Annotated[float | None, typer.Option(help="Answer 429 above this rate.")] = None,
+    error_rate: Annotated[float, typer.Option(help="Share of calls failed (storm mode).")] = 0.0,
+    drop_rate: Annotated[float, typer.Option(help="Share of connections dropped.")] = 0.0,
+    seed: Annotated[int | None, typer.Option(help="Seed of the fault RNG.")] = None,
+) -> None:
+    """Serve the Mistral-compatible emulator."""
+    from mistral_queue.emulator.server import build_config, serve
+
+    config = build_config(
+        latency_ms=latency_ms,
+        rps_limit=rps_limit,
+        error_rate=error_rate,
+        drop_rate=drop_rate,
+        seed=seed,
+    )
+    serve(host, port, config)
+
+
+@app.command()
+def receiver(host: Host = "127.0.0.1", port: int = 8900) -> None:
+    """Serve a development webhook receiver that verifies and prints every callback."""
+    from mistral_queue.webhooks.receiver import serve_receiver
+
+    settings = load_settings()
+    try:
+        settings.require("webhook_secret")
+    except ConfigError as exc:
+        raise _fail(exc) from None
+    serve_receiver(host, port, [s.get_secret_value() for s in settings.webhook_secret])
+
+
+@app.command()
+def submit(
+    file: Annotated[Path | None, typer.Argument(help="A JSON job body ('-' for stdin).")] = None,
+    model: str = "mistral-small-latest",
+    message: Annotated[str | None, typer.Option(help="A user message (instead of FILE).")] = None,
+    callback_url: str | None = None,
+    api_url: Annotated[str, typer.Option(envvar="MQ_API_URL")] = "http://127.0.0.1:8000",
+    api_key: Annotated[str | None, typer.Option(envvar="MQ_API_KEY")] = None,
+    wait: Annotated[bool, typer.Option(help="Follow the job to its end.")] = False,
+    timeout: Annotated[float, typer.Option(help="Seconds --wait waits at most.")] = 300.0,
+) -> None:
+    """Submit a chat job from FILE or --message; --wait shows its progress and result."""
+    from mistral_queue.submit import build_body, follow, post_job
+
+    try:
+        body = build_body(file, model=model, message=message, callback_url=callback_url)
+        key = api_key or _first_api_key()
+        job = post_job(api_url, key, body)
+        if wait:
+            job = follow(api_url, key, job["id"], timeout=timeout, console=console)
+    except MistralQueueError as exc:
+        raise _fail(exc) from None
+    sys.stdout.write(_pretty(job) + "\n")
+
+
+def _first_api_key() -> str:
+    keys = load_settings().api_keys
+    if not keys:
+        raise ConfigError("pass --api-key or set MQ_API_KEY (or MQ_API_KEYS)")
+    return keys[0].key.get_secret_value()
+
+
+def _pretty(value: object) -> str:
+    import json
+
+    return json.dumps(value, indent=2, ensure_ascii=False)
+
+
+@app.command()
+def dev(
+    api_port: int = 8000,
+    emulator_port: int = 8800,
+    receiver_port: int = 8900,
+    flower_port: int = 5555,
+    demo_only: Annotated[bool, typer.Option(help="Exit after the demo job's callback.")] = False,
+) -> None:
+    """Start everything locally (private Redis, emulator, API, worker, receiver, Flower)."""
+    from mistral_queue.dev import run_dev
+
+    ports = {"api": api_port, "emulator": emulator_port, "receiver": receiver_port}
+    try:
+        run_dev(ports=ports, flower_port=flower_port, demo_only=demo_only, console=console)
+    except MistralQueueError as exc:
+        raise _fail(exc) from None
+
+
+def main() -> None:
+    """Entry point of the ``mistral-queue`` console script."""
+    try:
+        app()
+    except ConfigError as exc:
+        console.print(f"[red]error:[/red] {exc}")
+        sys.exit(2)
+
+
+if __name__ == "__main__":
+    main()

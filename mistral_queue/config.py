@@ -1,0 +1,234 @@
+"""Settings: every knob of the service, read once from the environment and `.env`.
+
+Variables carry the ``MQ_`` prefix, except the two Mistral ones (``MISTRAL_API_KEY``,
+``MISTRAL_BASE_URL``) which keep the names the official SDK and docs use.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import ipaddress
+import json
+from functools import lru_cache
+from typing import Annotated, Any
+from urllib.parse import urlsplit
+
+from pydantic import AliasChoices, BaseModel, Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from mistral_queue.errors import ConfigError
+
+#: Svix's production schedule, seconds between callback attempts (webhooks.md §3).
+DEFAULT_CALLBACK_DELAYS = (5.0, 300.0, 1800.0, 7200.0, 18000.0, 36000.0, 36000.0)
+
+#: Standard Webhooks v1 §Secret: at least 192 bits of key material.
+MIN_WEBHOOK_SECRET_BYTES = 24
+
+
+class ApiKey(BaseModel):
+    """One intake API key and the tenant it belongs to."""
+
+    key: SecretStr
+    tenant: str
+
+
+class ModelRateLimit(BaseModel):
+    """Limits for the models matching one ``MQ_RATE_LIMITS`` pattern; unset ones use the default."""
+
+    rps: float | None = Field(default=None, gt=0)
+    tpm: int | None = Field(default=None, gt=0)
+
+
+def _split(value: Any) -> Any:
+    """Accept a JSON list or a comma-separated string for list-valued variables."""
+    if not isinstance(value, str):
+        return value
+    text = value.strip()
+    if text.startswith("["):
+        return json.loads(text)
+    return [part.strip() for part in text.split(",") if part.strip()]
+
+
+def decode_webhook_secret(secret: str) -> bytes:
+    """Return the key bytes of a ``whsec_`` secret.
+
+    Raises:
+        ValueError: when the prefix is missing, the rest is not base64, or the key is shorter
+            than 24 bytes (Standard Webhooks v1 §Secret).
+    """
+    if not secret.startswith("whsec_"):
+        raise ValueError("must start with 'whsec_'")
+    try:
+        key = base64.b64decode(secret.removeprefix("whsec_"), validate=True)
+    except (binascii.Error, ValueError) as exc:
+        raise ValueError("the part after 'whsec_' is not valid base64") from exc
+    if len(key) < MIN_WEBHOOK_SECRET_BYTES:
+        raise ValueError(f"must decode to at least {MIN_WEBHOOK_SECRET_BYTES} bytes")
+    return key
+
+
+def is_local_url(url: str) -> bool:
+    """Tell whether ``url`` points at this machine (an emulator, not the real Mistral API)."""
+    host = urlsplit(url).hostname or ""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+class Settings(BaseSettings):
+    """Every setting of the service; see the README's settings table for each variable."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="MQ_", env_file=".env", env_ignore_empty=True, extra="ignore"
+    )
+
+    # Upstream (Mistral)
+    mistral_api_key: SecretStr | None = Field(
+        default=None, validation_alias=AliasChoices("MISTRAL_API_KEY", "MQ_MISTRAL_API_KEY")
+    )
+    mistral_base_url: str = Field(
+        default="https://api.mistral.ai",
+        validation_alias=AliasChoices("MISTRAL_BASE_URL", "MQ_MISTRAL_BASE_URL"),
+    )
+    #: Seconds to open a connection to Mistral.
+    mistral_connect_timeout: float = 10.0
+    #: Seconds to wait for response bytes (per read, so streams may run longer overall).
+    mistral_read_timeout: float = 120.0
+    #: Upstream attempts per job call before the job fails (first try included).
+    max_attempts: int = Field(default=6, ge=1, le=100)
+    #: Full-jitter exponential backoff: base and cap, seconds.
+    retry_base_delay: float = Field(default=1.0, gt=0)
+    retry_max_delay: float = Field(default=120.0, gt=0)
+    #: Waits up to this many seconds happen inside the task; longer ones go back to Celery.
+    inline_retry_max_wait: float = Field(default=5.0, ge=0)
+
+    # Storage and broker
+    redis_url: str = "redis://localhost:6379/0"
+    broker_url: str | None = None
+    #: Seconds a finished job, its events and results are kept.
+    job_retention_seconds: int = Field(default=7 * 24 * 3600, gt=0)
+    #: Seconds an Idempotency-Key is remembered.
+    idempotency_ttl_seconds: int = Field(default=24 * 3600, gt=0)
+    #: Seconds a worker's lease on a job lasts without renewal.
+    lease_seconds: float = Field(default=30.0, gt=1)
+    #: Seconds the Redis broker waits before redelivering an unacked message.
+    visibility_timeout: int = Field(default=4 * 3600, gt=60)
+    #: Seconds after which a job that has not finished fails (overall deadline).
+    job_deadline_seconds: int = Field(default=6 * 3600, gt=0)
+    #: Seconds between two runs of the recovery sweep.
+    sweep_interval: float = Field(default=5.0, gt=0)
+    #: Seconds an unstarted job may wait before the sweep publishes it again (a lost message).
+    requeue_after_seconds: float = Field(default=300.0, gt=0)
+
+    # Intake API
+    api_keys: Annotated[tuple[ApiKey, ...], NoDecode] = ()
+    #: Largest accepted request body, bytes.
+    max_body_bytes: int = Field(default=1_048_576, gt=0)
+
+    # Callbacks
+    webhook_secret: Annotated[tuple[SecretStr, ...], NoDecode] = ()
+    callback_allow_hosts: Annotated[tuple[str, ...], NoDecode] = ()
+    callback_retry_delays: Annotated[tuple[float, ...], NoDecode] = DEFAULT_CALLBACK_DELAYS
+    #: Seconds for one callback POST (Standard Webhooks recommends 15-30 s).
+    callback_timeout: float = Field(default=15.0, gt=0)
+
+    # Rate limits (deployment-wide)
+    rate_limit_rps: float | None = Field(default=None, gt=0)
+    rate_limit_tpm: int | None = Field(default=None, gt=0)
+    #: Per-model overrides, JSON: glob pattern -> {"rps", "tpm"}, first match wins, e.g.
+    #: ``{"mistral-large-*": {"rps": 1}}``; each pattern has its own shared budget.
+    rate_limits: dict[str, ModelRateLimit] = Field(default_factory=dict)
+    #: Seconds a worker may sleep for a rate-limit slot; longer waits go back to Celery.
+    rate_limit_max_inline_wait: float = Field(default=0.5, ge=0)
+
+    # Flower
+    flower_basic_auth: SecretStr | None = None
+
+    @field_validator("api_keys", mode="before")
+    @classmethod
+    def _parse_api_keys(cls, value: Any) -> Any:
+        items = _split(value)
+        if not isinstance(items, list | tuple):
+            return items
+        parsed = []
+        for item in items:
+            if isinstance(item, str):
+                key, _, tenant = item.partition(":")
+                if not key:
+                    raise ValueError("an entry has an empty key")
+                parsed.append({"key": key, "tenant": tenant or "default"})
+            else:
+                parsed.append(item)
+        return parsed
+
+    @field_validator("webhook_secret", mode="before")
+    @classmethod
+    def _parse_secrets(cls, value: Any) -> Any:
+        items = _split(value)
+        for item in items if isinstance(items, list | tuple) else []:
+            decode_webhook_secret(str(item))
+        return items
+
+    @field_validator("callback_allow_hosts", "callback_retry_delays", mode="before")
+    @classmethod
+    def _parse_list(cls, value: Any) -> Any:
+        return _split(value)
+
+    @field_validator("callback_allow_hosts")
+    @classmethod
+    def _lower_hosts(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        return tuple(host.lower().strip("[]") for host in value)
+
+    @property
+    def broker(self) -> str:
+        """The Celery broker URL (``MQ_BROKER_URL``, else ``MQ_REDIS_URL``)."""
+        return self.broker_url or self.redis_url
+
+    def webhook_keys(self) -> list[bytes]:
+        """The decoded webhook signing keys, the signing one first."""
+        return [decode_webhook_secret(s.get_secret_value()) for s in self.webhook_secret]
+
+    def require(self, *names: str) -> None:
+        """Fail start-up when a setting a component needs is unset.
+
+        Raises:
+            ConfigError: naming the environment variable of each missing setting.
+        """
+        missing = [env_name(n) for n in names if not getattr(self, n)]
+        if "MISTRAL_API_KEY" in missing and is_local_url(self.mistral_base_url):
+            missing.remove("MISTRAL_API_KEY")
+        if missing:
+            raise ConfigError(f"missing required setting(s): {', '.join(missing)}")
+
+
+def env_name(field: str) -> str:
+    """The environment variable that sets ``field``."""
+    if field.startswith("mistral_api_key") or field == "mistral_base_url":
+        return field.upper()
+    return f"MQ_{field.upper()}"
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Read the settings, turning validation errors into one readable ConfigError.
+
+    Raises:
+        ConfigError: naming each variable that is malformed.
+    """
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        problems = [
+            f"{env_name(str(err['loc'][0])) if err['loc'] else 'settings'}: {err['msg']}"
+            for err in exc.errors()
+        ]
+        raise ConfigError("invalid settings: " + "; ".join(problems)) from None
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings, read once."""
+    return load_settings()

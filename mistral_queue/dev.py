@@ -1,0 +1,110 @@
+"""``mistral-queue dev``: the whole stack on one machine, and one demo job through it."""
+
+from __future__ import annotations
+
+import socket
+import time
+from typing import Any
+
+import httpx
+from rich.console import Console
+from rich.table import Table
+
+from mistral_queue.devstack import HOST, LocalStack, free_port, launch
+from mistral_queue.submit import SubmitError, post_job
+
+#: Seconds the demo waits for its callback.
+DEMO_TIMEOUT = 60.0
+
+
+def _port_or_free(port: int) -> int:
+    with socket.socket() as sock:
+        try:
+            sock.bind((HOST, port))
+        except OSError:
+            return free_port()
+    return port
+
+
+def _show(console: Console, local: LocalStack) -> None:
+    table = Table(title="mistral-queue dev stack", show_header=False)
+    table.add_row("intake API", local.api.url + "  (docs: " + local.api.url + "/docs)")
+    table.add_row("Mistral emulator", local.emulator.url)
+    table.add_row("webhook receiver", local.receiver.url + "/hooks")
+    if local.flower:
+        table.add_row("Flower", local.flower.url)
+    table.add_row("Redis (private)", local.redis.url)
+    table.add_row("API key", local.api_key)
+    table.add_row("webhook secret", local.secret)
+    table.add_row("logs", str(local.stack.workdir))
+    console.print(table)
+    console.print("\nSubmit a job yourself:\n")
+    console.print(
+        f"curl -s {local.api.url}/v1/jobs -H 'Authorization: Bearer {local.api_key}' "
+        '-H \'Content-Type: application/json\' -d \'{"type": "chat", "request": '
+        '{"model": "mistral-small-latest", "messages": [{"role": "user", "content": '
+        f'"Hello!"}}]}}, "callback_url": "{local.receiver.url}/hooks"}}\'\n',
+        soft_wrap=True,
+        highlight=False,
+    )
+
+
+def _await_callback(local: LocalStack, job_id: str) -> dict[str, Any]:
+    deadline = time.monotonic() + DEMO_TIMEOUT
+    while time.monotonic() < deadline:
+        events = httpx.get(local.receiver.url + "/_receiver/events", timeout=5).json()["events"]
+        for event in events:
+            if event["body"]["data"]["id"] == job_id:
+                found: dict[str, Any] = event
+                return found
+        time.sleep(0.05)
+    raise SubmitError(f"no callback for {job_id} within {DEMO_TIMEOUT} s")
+
+
+def _demo(console: Console, local: LocalStack) -> None:
+    body = {
+        "type": "chat",
+        "request": {
+            "model": "mistral-small-latest",
+            "messages": [{"role": "user", "content": "Say hello to mistral-queue."}],
+        },
+        "callback_url": local.receiver.url + "/hooks",
+        "metadata": {"demo": True},
+    }
+    started = time.perf_counter()
+    job = post_job(local.api.url, local.api_key, body)
+    console.print(f"demo job [bold]{job['id']}[/bold] accepted ({job['status']})")
+    event = _await_callback(local, job["id"])
+    elapsed = (time.perf_counter() - started) * 1000
+    data = event["body"]["data"]
+    answer = data["result"]["choices"][0]["message"]["content"] if data.get("result") else None
+    console.print(
+        f"callback [green]{event['body']['type']}[/green] arrived after {elapsed:.0f} ms, "
+        f"webhook-id {event['webhook_id']}, signature verified by the receiver"
+    )
+    console.print(f"answer: {answer!r}\n")
+
+
+def run_dev(
+    *, ports: dict[str, int], flower_port: int | None, demo_only: bool, console: Console
+) -> None:
+    """Start the stack, run the demo, then keep serving until Ctrl-C (unless ``demo_only``)."""
+    ports = {name: _port_or_free(port) for name, port in ports.items()}
+    flower = _port_or_free(flower_port) if flower_port else None
+    with console.status("starting redis, emulator, receiver, api, worker, flower…"):
+        local = launch(ports=ports, flower_port=flower)
+    try:
+        _show(console, local)
+        _demo(console, local)
+        if demo_only:
+            return
+        console.print("Everything runs; Ctrl-C stops it all.")
+        while all(proc.alive() for proc in local.stack.procs):
+            time.sleep(0.5)
+        dead = [proc for proc in local.stack.procs if not proc.alive()]
+        for proc in dead:
+            console.print(f"[red]{proc.name} exited[/red]\n{proc.log_tail()}")
+    except KeyboardInterrupt:
+        console.print("stopping…")
+    finally:
+        local.stop()

@@ -1,0 +1,44 @@
+"""The model cards of ``GET /v1/models`` (shape: mistral-api.md §2 "Models list")."""
+
+from __future__ import annotations
+
+from typing import Any
+
+#: Unix seconds shown as every card's ``created``; fixed so answers are stable.
+_CREATED = 1_718_000_000
+
+
+def is_embedding_model(model: str) -> bool:
+    """Whether ``model`` only serves embeddings (no chat, no function calling)."""
+    return "embed" in model
+
+
+def model_card(model: str) -> dict[str, Any]:
+    """The ``base`` model card of ``model``."""
+    embed = is_embedding_model(model)
+    return {
+        "id": model,
+        "object": "model",
+        "created": _CREATED,
+        "owned_by": "mistralai",
+        "name": model,
+        "description": f"{model} (emulated)",
+        "type": "base",
+        "max_context_length": 8192 if embed else 131072,
+        "aliases": [],
+        "deprecation": None,
+        "default_model_temperature": None if embed else 0.3,
+        "capabilities": {
+            "completion_chat": not embed,
+            "function_calling": not embed,
+            "completion_fim": model.startswith("codestral"),
+            "fine_tuning": False,
+            "vision": False,
+            "classification": False,
+        },
+    }
+
+
+def model_list(models: tuple[str, ...]) -> dict[str, Any]:
+    """The ``{object: "list", data: [card]}`` body."""
+    return {"object": "list", "data": [model_card(m) for m in models]}

@@ -1,0 +1,124 @@
+"""Emulator errors and the Mistral error bodies they turn into.
+
+Body shapes follow mistral-api.md §3: ``{"object":"error","message","type","param","code"}``
+for 4xx/5xx, ``{"message":"Unauthorized","request_id"}`` for 401, FastAPI ``detail`` for 422.
+"""
+
+from __future__ import annotations
+
+import uuid
+from http import HTTPStatus
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+
+from mistral_queue.errors import MistralQueueError
+
+
+class EmulatorError(MistralQueueError):
+    """Raised when the emulator is misconfigured or misused."""
+
+
+class FaultSyntaxError(EmulatorError):
+    """Raised when a fault step, header or marker does not follow the step grammar."""
+
+
+class ApiError(EmulatorError):
+    """Raised inside a route to answer with Mistral's documented error body."""
+
+    def __init__(
+        self,
+        status: int,
+        message: str,
+        *,
+        type_: str = "invalid_request_error",
+        code: str | None = None,
+        param: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.type = type_
+        self.code = code
+        self.param = param
+
+    def body(self) -> dict[str, Any]:
+        """The JSON body Mistral sends for this error."""
+        return error_body(self.message, self.type, self.code, self.param)
+
+
+def error_body(
+    message: str, type_: str, code: str | None = None, param: str | None = None
+) -> dict[str, Any]:
+    """Mistral's documented error body (mistral-api.md §3)."""
+    return {"object": "error", "message": message, "type": type_, "param": param, "code": code}
+
+
+def invalid_model(model: str) -> ApiError:
+    """The 400 Mistral answers for an unknown model (``invalid_model``, code ``"1500"``)."""
+    return ApiError(400, f"Invalid model: {model}", type_="invalid_model", code="1500")
+
+
+def message_order(message: str) -> ApiError:
+    """The 400 for a bad role sequence (``invalid_request_message_order``, code ``"3230"``)."""
+    return ApiError(400, message, type_="invalid_request_message_order", code="3230")
+
+
+def invalid_function_call(message: str) -> ApiError:
+    """The 400 for a malformed tool call (``invalid_function_call``, code ``"3280"``)."""
+    return ApiError(400, message, type_="invalid_function_call", code="3280")
+
+
+def not_found(kind: str, ident: str) -> ApiError:
+    """The 404 for an unknown agent, conversation, file or batch job."""
+    return ApiError(404, f"{kind} {ident} not found", code="not_found")
+
+
+def unauthorized_response() -> JSONResponse:
+    """The 401 Mistral's gateway answers for a missing or unknown key."""
+    return JSONResponse({"message": "Unauthorized", "request_id": uuid.uuid4().hex}, 401)
+
+
+def fault_response(status: int, *, retry_after: float | None, capacity: bool) -> JSONResponse:
+    """An injected error: 429 uses the observed ``rate_limited``/``"1300"`` body.
+
+    Args:
+        status: HTTP status, 400-599.
+        retry_after: seconds for the ``Retry-After`` header; None leaves it out.
+        capacity: for a 429, answer ``service_tier_capacity_exceeded``/``"3505"`` instead.
+    """
+    headers = {} if retry_after is None else {"Retry-After": _seconds(retry_after)}
+    if status == 429 and capacity:
+        body = error_body(
+            "Service tier capacity exceeded for this model.",
+            "service_tier_capacity_exceeded",
+            "3505",
+        )
+    elif status == 429:
+        body = error_body("Rate limit exceeded", "rate_limited", "1300")
+    else:
+        kind = "server_error" if status >= 500 else "invalid_request_error"
+        body = error_body(_reason(status), kind)
+    return JSONResponse(body, status, headers=headers)
+
+
+def _reason(status: int) -> str:
+    try:
+        return HTTPStatus(status).phrase
+    except ValueError:
+        return "Error"
+
+
+def _seconds(value: float) -> str:
+    return str(int(value)) if float(value).is_integer() else f"{value:g}"
+
+
+async def _api_error_handler(_request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, ApiError)
+    return JSONResponse(exc.body(), exc.status)
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    """Turn ``ApiError`` raised in routes into Mistral's error responses."""
+    app.add_exception_handler(ApiError, _api_error_handler)

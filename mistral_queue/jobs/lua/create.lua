@@ -1,0 +1,23 @@
+-- Accept a job: record, tenant index, first event and watch entry in one atomic step.
+-- KEYS: job hash, job events, tenant jobs, tenant events, idempotency key, jobs watch
+-- ARGV: job id, created ms, idempotency value ('' = none), idempotency ttl s, event data,
+--       event time, tenant events maxlen, watch score, then field/value pairs
+if ARGV[3] ~= '' then
+  local existing = redis.call('GET', KEYS[5])
+  if existing then
+    return {'exists', existing}
+  end
+  redis.call('SET', KEYS[5], ARGV[3], 'EX', tonumber(ARGV[4]))
+end
+local fields = {}
+for i = 9, #ARGV do
+  fields[#fields + 1] = ARGV[i]
+end
+redis.call('HSET', KEYS[1], unpack(fields))
+redis.call('ZADD', KEYS[3], tonumber(ARGV[2]), ARGV[1])
+redis.call('ZADD', KEYS[6], tonumber(ARGV[8]), ARGV[1])
+local eid = redis.call('XADD', KEYS[2], '*', 'type', 'job.queued', 'job_id', ARGV[1],
+  'time', ARGV[6], 'data', ARGV[5])
+redis.call('XADD', KEYS[4], 'MAXLEN', '~', tonumber(ARGV[7]), '*', 'type', 'job.queued',
+  'job_id', ARGV[1], 'time', ARGV[6], 'data', ARGV[5])
+return {'ok', eid}

@@ -1,0 +1,70 @@
+-- Change a job atomically: check its status, set fields, append one event, keep the indexes.
+-- KEYS: job hash, job events, tenant events, jobs watch, callbacks due
+-- ARGV[1]  allowed current statuses, comma separated, or '*'
+-- ARGV[2]  new status, or '' to keep it
+-- ARGV[3]  event type, or '' for no event; a leading '?' appends it only if the status changes
+-- ARGV[4]  event data (JSON)
+-- ARGV[5]  event time (RFC 3339)
+-- ARGV[6]  tenant events maxlen
+-- ARGV[7]  attempts increment
+-- ARGV[8]  watch: '' keep, '-' remove, else the new score
+-- ARGV[9]  callback due: '' keep, '-' remove, else the score (only with a callback_url)
+-- ARGV[10] retention seconds for a finished job, or ''
+-- ARGV[11] number of field/value pairs that follow; after them, fields to delete
+local status = redis.call('HGET', KEYS[1], 'status')
+if not status then
+  return {'missing'}
+end
+if ARGV[1] ~= '*' then
+  local allowed = false
+  for s in string.gmatch(ARGV[1], '[^,]+') do
+    if s == status then allowed = true end
+  end
+  if not allowed then
+    return {'conflict', status}
+  end
+end
+local npairs = tonumber(ARGV[11])
+local first_del = 12 + 2 * npairs
+if npairs > 0 then
+  local fields = {}
+  for i = 12, first_del - 1 do fields[#fields + 1] = ARGV[i] end
+  redis.call('HSET', KEYS[1], unpack(fields))
+end
+for i = first_del, #ARGV do
+  redis.call('HDEL', KEYS[1], ARGV[i])
+end
+local event = ARGV[3]
+if string.sub(event, 1, 1) == '?' then
+  event = (ARGV[2] ~= '' and ARGV[2] ~= status) and string.sub(event, 2) or ''
+end
+if ARGV[2] ~= '' then
+  redis.call('HSET', KEYS[1], 'status', ARGV[2])
+  if ARGV[2] == 'running' then
+    redis.call('HSETNX', KEYS[1], 'started_at', ARGV[5])
+  end
+end
+local attempts = redis.call('HINCRBY', KEYS[1], 'attempts', tonumber(ARGV[7]))
+local job_id = redis.call('HGET', KEYS[1], 'id')
+local eid = ''
+if event ~= '' then
+  eid = redis.call('XADD', KEYS[2], '*', 'type', event, 'job_id', job_id,
+    'time', ARGV[5], 'data', ARGV[4])
+  redis.call('XADD', KEYS[3], 'MAXLEN', '~', tonumber(ARGV[6]), '*', 'type', event,
+    'job_id', job_id, 'time', ARGV[5], 'data', ARGV[4])
+end
+if ARGV[8] == '-' then
+  redis.call('ZREM', KEYS[4], job_id)
+elseif ARGV[8] ~= '' then
+  redis.call('ZADD', KEYS[4], tonumber(ARGV[8]), job_id)
+end
+if ARGV[9] == '-' then
+  redis.call('ZREM', KEYS[5], job_id)
+elseif ARGV[9] ~= '' and redis.call('HEXISTS', KEYS[1], 'callback_url') == 1 then
+  redis.call('ZADD', KEYS[5], tonumber(ARGV[9]), job_id)
+end
+if ARGV[10] ~= '' then
+  redis.call('EXPIRE', KEYS[1], tonumber(ARGV[10]))
+  redis.call('EXPIRE', KEYS[2], tonumber(ARGV[10]))
+end
+return {'ok', status, eid, attempts}

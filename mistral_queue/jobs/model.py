@@ -1,0 +1,183 @@
+"""The job record: its states, its Redis fields and its public shape (DESIGN.md § Intake API)."""
+
+from __future__ import annotations
+
+import secrets
+import time
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any
+
+import orjson
+from pydantic import BaseModel
+
+
+class JobStatus(StrEnum):
+    """Where a job is in its life."""
+
+    #: Accepted and with the broker, not started yet.
+    QUEUED = "queued"
+    #: A worker holds the job and talks to Mistral.
+    RUNNING = "running"
+    #: An upstream attempt failed and the next one is scheduled.
+    RETRYING = "retrying"
+    #: An agent job waits for the caller's tool results; no worker slot is held.
+    REQUIRES_ACTION = "requires_action"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+
+class JobType(StrEnum):
+    """The kind of Mistral work a job does."""
+
+    CHAT = "chat"
+    AGENT = "agent"
+    BATCH = "batch"
+
+
+class CallbackStatus(StrEnum):
+    """Delivery state of a job's final callback."""
+
+    PENDING = "pending"
+    DELIVERED = "delivered"
+    FAILED = "failed"
+
+
+#: States a job never leaves.
+FINAL = frozenset({JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.CANCELLED})
+
+#: States a cancel request can stop (a running job stops at its next step).
+CANCELLABLE = frozenset(
+    {JobStatus.QUEUED, JobStatus.RUNNING, JobStatus.RETRYING, JobStatus.REQUIRES_ACTION}
+)
+
+#: Hash fields stored as JSON text.
+JSON_FIELDS = ("request", "result", "error", "progress", "metadata", "pending_tool_calls")
+
+
+def new_job_id() -> str:
+    """A fresh opaque job id: ``job_`` + a millisecond time prefix + 80 random bits, base32hex."""
+    stamp = int(time.time() * 1000).to_bytes(6, "big")
+    raw = int.from_bytes(stamp + secrets.token_bytes(10), "big")
+    alphabet = "0123456789abcdefghijklmnopqrstuv"
+    chars = []
+    for _ in range(26):
+        raw, rem = divmod(raw, 32)
+        chars.append(alphabet[rem])
+    return "job_" + "".join(reversed(chars))
+
+
+def now_iso() -> str:
+    """The current time, RFC 3339 UTC with milliseconds."""
+    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def dumps(value: Any) -> str:
+    """JSON text for a hash field or an event."""
+    return orjson.dumps(value).decode()
+
+
+class Callback(BaseModel):
+    """The public view of a job's callback delivery."""
+
+    url: str | None = None
+    status: CallbackStatus | None = None
+    attempts: int = 0
+    last_status_code: int | None = None
+    last_error: str | None = None
+    next_attempt_at: str | None = None
+
+
+class Job(BaseModel):
+    """A job as the API returns it and as callbacks carry it in ``data``."""
+
+    id: str
+    type: JobType
+    status: JobStatus
+    created_at: str
+    started_at: str | None = None
+    finished_at: str | None = None
+    attempts: int = 0
+    request: dict[str, Any]
+    result: Any = None
+    error: dict[str, Any] | None = None
+    progress: dict[str, Any] | None = None
+    metadata: dict[str, Any] = {}
+    callback: Callback
+    pending_tool_calls: list[dict[str, Any]] | None = None
+
+
+class JobRecord(BaseModel):
+    """A job as stored in its Redis hash, including the fields the public view hides."""
+
+    job: Job
+    tenant: str
+    deadline: float | None = None
+    callback_event: str | None = None
+
+    @property
+    def id(self) -> str:
+        return self.job.id
+
+    @property
+    def status(self) -> JobStatus:
+        return self.job.status
+
+    @property
+    def is_final(self) -> bool:
+        return self.job.status in FINAL
+
+    @classmethod
+    def from_hash(cls, raw: dict[str, str]) -> JobRecord:
+        """Decode a job hash (as returned by HGETALL with ``decode_responses=True``)."""
+        data: dict[str, Any] = {k: v for k, v in raw.items() if v != ""}
+        for name in JSON_FIELDS:
+            if name in data:
+                data[name] = orjson.loads(data[name])
+        callback = Callback(
+            url=data.get("callback_url"),
+            status=data.get("callback_status"),
+            attempts=int(data.get("callback_attempts", 0)),
+            last_status_code=data.get("callback_last_status_code"),
+            last_error=data.get("callback_last_error"),
+            next_attempt_at=data.get("callback_next_attempt_at"),
+        )
+        job = Job.model_validate(
+            {**data, "callback": callback, "metadata": data.get("metadata") or {}}
+        )
+        deadline = float(data["deadline"]) if "deadline" in data else None
+        return cls(
+            job=job,
+            tenant=data["tenant"],
+            deadline=deadline,
+            callback_event=data.get("callback_event"),
+        )
+
+
+def initial_fields(
+    *,
+    job_id: str,
+    tenant: str,
+    job_type: JobType,
+    request: dict[str, Any],
+    metadata: dict[str, Any],
+    callback_url: str | None,
+    deadline: float,
+) -> dict[str, str]:
+    """The hash fields of a newly accepted job."""
+    fields = {
+        "id": job_id,
+        "tenant": tenant,
+        "type": job_type.value,
+        "status": JobStatus.QUEUED.value,
+        "created_at": now_iso(),
+        "attempts": "0",
+        "request": dumps(request),
+        "metadata": dumps(metadata),
+        "deadline": repr(deadline),
+    }
+    if callback_url:
+        fields["callback_url"] = callback_url
+        fields["callback_status"] = CallbackStatus.PENDING.value
+    return fields

@@ -1,0 +1,20 @@
+"""Celery task names and queues: the one place the API, the tasks and the sweep agree on them."""
+
+from mistral_queue.jobs.model import JobType
+
+#: Task that runs one job of each type; its only argument is the job id.
+RUN_TASKS = {
+    JobType.CHAT: "mistral_queue.chat.run",
+    JobType.AGENT: "mistral_queue.agent.run",
+    JobType.BATCH: "mistral_queue.batch.run",
+}
+
+#: Task that delivers a job's pending callback; its only argument is the job id.
+DELIVER_CALLBACK = "mistral_queue.callbacks.deliver"
+
+#: Queue of each job type; callbacks have their own so a job flood cannot delay them.
+QUEUES = {JobType.CHAT: "chat", JobType.AGENT: "agent", JobType.BATCH: "batch"}
+CALLBACKS_QUEUE = "callbacks"
+
+#: Every queue a default worker consumes.
+ALL_QUEUES = (*QUEUES.values(), CALLBACKS_QUEUE)

@@ -1,0 +1,140 @@
+"""The frame every job task runs in: lease, state changes, retries and the final callback."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from celery import Task
+
+from mistral_queue.jobs import changes
+from mistral_queue.jobs.errors import InvalidTransition, JobNotFound
+from mistral_queue.jobs.model import JobRecord, JobStatus
+from mistral_queue.jobs.routing import CALLBACKS_QUEUE, DELIVER_CALLBACK
+from mistral_queue.mistral.errors import DeferRetry, UpstreamError
+from mistral_queue.mistral.retry import RetryInfo
+from mistral_queue.tasks.runtime import Runtime, runtime
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+
+class JobStopped(Exception):
+    """Raised inside a job when it was cancelled (or finished) by someone else meanwhile."""
+
+
+class JobRun:
+    """One run of one job by one worker thread, holding the job's lease."""
+
+    def __init__(self, task: Task[Any, Any], rt: Runtime, record: JobRecord) -> None:
+        self.task = task
+        self.rt = rt
+        self.record = record
+        self.job_id = record.id
+        self.tenant = record.tenant
+
+    @property
+    def request(self) -> dict[str, Any]:
+        """The Mistral request body the caller sent."""
+        return self.record.job.request
+
+    def apply(self, change: changes.Change) -> None:
+        """Apply a change to this job, turning a lost race into :class:`JobStopped`."""
+        try:
+            self.rt.store.apply(self.job_id, self.tenant, change)
+        except (InvalidTransition, JobNotFound) as exc:
+            raise JobStopped(str(exc)) from exc
+
+    def call(self, fn: Callable[[int], T]) -> T:
+        """Run one upstream call with the retry policy, counting every attempt on the job.
+
+        Args:
+            fn: one attempt; gets the job-wide attempt number (for the X-Request-ID).
+
+        Raises:
+            DeferRetry: the next wait is long; the task gives its slot back.
+            UpstreamError: the call failed for good.
+            JobStopped: the job was cancelled between attempts.
+        """
+        return self.rt.policy.call(
+            fn,
+            attempts_done=self.rt.store.attempts(self.job_id),
+            on_attempt=self._on_attempt,
+            on_retry=self._on_retry,
+        )
+
+    def request_id(self, attempt: int) -> str:
+        """The X-Request-ID sent upstream: the job id and the attempt number."""
+        return f"{self.job_id}:{attempt}"
+
+    def _watch_until(self, seconds: float = 0.0) -> float:
+        # The sweep looks again once the lease could have lapsed (plus any wait).
+        return time.time() + seconds + 3 * self.rt.settings.lease_seconds
+
+    def _on_attempt(self, number: int) -> None:
+        self.apply(changes.attempt(number, watch_until=self._watch_until()))
+
+    def _on_retry(self, info: RetryInfo) -> None:
+        change = changes.retrying(
+            attempt=info.attempt,
+            delay=info.delay,
+            error=info.error.to_dict(),
+            watch_until=self._watch_until(info.delay),
+        )
+        self.apply(change)
+
+
+def enqueue_callback(task: Task[Any, Any], job_id: str) -> None:
+    """Publish the delivery of a job's pending callback (the sweep re-sends it if this is lost)."""
+    task.app.send_task(DELIVER_CALLBACK, args=[job_id], queue=CALLBACKS_QUEUE)
+
+
+def finish(run: JobRun, change: changes.Change) -> None:
+    """Apply a final change and hand the callback to the callbacks queue."""
+    try:
+        run.apply(change)
+    except JobStopped:
+        log.info("job %s already finished elsewhere", run.job_id)
+        return
+    enqueue_callback(run.task, run.job_id)
+
+
+def run_job(task: Task[Any, Any], job_id: str, work: Callable[[JobRun], Any]) -> None:
+    """Run ``work`` for a job under its lease; record the outcome and send the callback.
+
+    A job that is unknown, final or waiting for tool results is dropped (a duplicate or stale
+    message). A job leased by another worker is left to it. Long upstream waits become
+    ``task.retry(countdown=…)`` so no worker slot sleeps.
+    """
+    rt = runtime()
+    with rt.leases.hold(job_id) as held:
+        if not held:
+            log.info("job %s is leased by another worker; dropping this delivery", job_id)
+            return
+        record = rt.store.get(job_id)
+        if record is None or record.is_final or record.status == JobStatus.REQUIRES_ACTION:
+            log.info("job %s has nothing to run (%s)", job_id, record and record.status)
+            return
+        _run_leased(task, JobRun(task, rt, record), work)
+
+
+def _run_leased(task: Task[Any, Any], run: JobRun, work: Callable[[JobRun], Any]) -> None:
+    try:
+        result = work(run)
+    except JobStopped as exc:
+        log.info("job %s stopped: %s", run.job_id, exc)
+    except DeferRetry as exc:
+        log.info("job %s retries in %.1f s: %s", run.job_id, exc.delay, exc.error)
+        raise task.retry(countdown=exc.delay, max_retries=None) from None
+    except UpstreamError as exc:
+        finish(run, changes.fail(exc.to_dict()))
+    except Exception as exc:
+        # A bug must not leave the job running for the sweep to requeue forever.
+        log.exception("job %s crashed", run.job_id)
+        error = {"type": "internal_error", "message": f"{type(exc).__name__}: {exc}"}
+        finish(run, changes.fail(error))
+    else:
+        finish(run, changes.succeed(result))

@@ -1,0 +1,76 @@
+"""What a worker process shares between its task threads: settings, Redis, the job store."""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from functools import cached_property
+
+import redis
+
+from mistral_queue.config import Settings, get_settings
+from mistral_queue.jobs.lease import Leases
+from mistral_queue.jobs.store import JobStore
+from mistral_queue.mistral.retry import RetryPolicy
+
+
+def redis_client(url: str) -> redis.Redis:
+    """A sync Redis client with a pool large enough for a threads pool (one per process)."""
+    return redis.Redis.from_url(
+        url,
+        decode_responses=True,
+        max_connections=512,
+        socket_timeout=30,
+        socket_connect_timeout=10,
+        health_check_interval=25,
+        retry_on_timeout=True,
+    )
+
+
+@dataclass
+class Runtime:
+    """Per-process resources; build them lazily so a forked child makes its own."""
+
+    settings: Settings
+
+    @cached_property
+    def redis(self) -> redis.Redis:
+        return redis_client(self.settings.redis_url)
+
+    @cached_property
+    def store(self) -> JobStore:
+        return JobStore(
+            self.redis,
+            retention=self.settings.job_retention_seconds,
+            idempotency_ttl=self.settings.idempotency_ttl_seconds,
+        )
+
+    @cached_property
+    def leases(self) -> Leases:
+        return Leases(self.redis, self.settings.lease_seconds)
+
+    @cached_property
+    def policy(self) -> RetryPolicy:
+        return RetryPolicy.from_settings(self.settings)
+
+
+_lock = threading.Lock()
+_runtime: Runtime | None = None
+
+
+def runtime() -> Runtime:
+    """This process's runtime, created on first use."""
+    global _runtime
+    with _lock:
+        if _runtime is None:
+            _runtime = Runtime(get_settings())
+        return _runtime
+
+
+def reset_runtime() -> None:
+    """Forget the runtime (after fork, or at worker shutdown)."""
+    global _runtime
+    with _lock:
+        if _runtime is not None and "leases" in _runtime.__dict__:
+            _runtime.leases.close()
+        _runtime = None

@@ -1,0 +1,136 @@
+"""The recovery sweep: finds lost jobs and due callbacks and publishes them again.
+
+Every worker process runs a sweeper thread; a Redis lock elects one leader at a time, so the
+sweep runs once per interval for the whole deployment and survives any worker's death.
+Without it a job whose broker message is lost stays lost; with it, none does.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+import time
+from dataclasses import dataclass
+
+import redis
+from celery import Celery
+
+from mistral_queue.jobs import changes, keys
+from mistral_queue.jobs.errors import JobError
+from mistral_queue.jobs.model import JobRecord, JobStatus
+from mistral_queue.jobs.routing import CALLBACKS_QUEUE, DELIVER_CALLBACK, QUEUES, RUN_TASKS
+from mistral_queue.tasks.runtime import Runtime
+
+log = logging.getLogger(__name__)
+
+#: Seconds a due callback may wait for its own Celery message before the sweep sends one.
+CALLBACK_GRACE = 30.0
+#: Most entries of each kind handled per sweep, so one sweep stays short.
+BATCH = 500
+
+
+@dataclass
+class SweepReport:
+    """What one sweep did."""
+
+    requeued: int = 0
+    expired: int = 0
+    callbacks: int = 0
+
+
+class Sweeper:
+    """Requeues jobs that nobody runs and callbacks that nobody sends."""
+
+    def __init__(self, app: Celery, rt: Runtime) -> None:
+        self.app = app
+        self.rt = rt
+        self.node = f"{socket.gethostname()}:{os.getpid()}"
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        """Run the sweep in a daemon thread every ``sweep_interval`` seconds."""
+        self._thread = threading.Thread(target=self._loop, name="mq-sweeper", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Stop the thread after its current sweep."""
+        self._stop.set()
+
+    def _loop(self) -> None:
+        while not self._stop.wait(self.rt.settings.sweep_interval):
+            try:
+                if self._lead():
+                    self.sweep()
+            except (redis.RedisError, OSError) as exc:
+                log.warning("sweep skipped: %s", exc)
+
+    def _lead(self) -> bool:
+        ttl = int(self.rt.settings.sweep_interval * 3000)
+        client = self.rt.redis
+        if client.set(keys.SWEEP_LEADER, self.node, nx=True, px=ttl):
+            return True
+        if client.get(keys.SWEEP_LEADER) == self.node:
+            client.pexpire(keys.SWEEP_LEADER, ttl)
+            return True
+        return False
+
+    def sweep(self, now: float | None = None) -> SweepReport:
+        """One pass over due callbacks and watched jobs."""
+        now = time.time() if now is None else now
+        report = SweepReport()
+        report.callbacks = self._callbacks(now)
+        for job_id in self.rt.redis.zrangebyscore(keys.JOBS_WATCH, "-inf", now, 0, BATCH):
+            self._check_job(str(job_id), now, report)
+        if report.requeued or report.expired or report.callbacks:
+            log.info("sweep: %s", report)
+        return report
+
+    def _callbacks(self, now: float) -> int:
+        client = self.rt.redis
+        due = client.zrangebyscore(keys.CALLBACKS_DUE, "-inf", now - CALLBACK_GRACE, 0, BATCH)
+        for job_id in map(str, due):
+            # Claim it for one delivery's time, so the next sweep does not send it again.
+            claim = now + self.rt.settings.callback_timeout + CALLBACK_GRACE
+            client.zadd(keys.CALLBACKS_DUE, {job_id: claim}, xx=True)
+            self.app.send_task(DELIVER_CALLBACK, args=[job_id], queue=CALLBACKS_QUEUE)
+        return len(due)
+
+    def _check_job(self, job_id: str, now: float, report: SweepReport) -> None:
+        record = self.rt.store.get(job_id)
+        if record is None or record.is_final:
+            self.rt.redis.zrem(keys.JOBS_WATCH, job_id)
+        elif record.deadline is not None and now > record.deadline:
+            self._expire(record)
+            report.expired += 1
+        elif self.rt.leases.is_held(job_id):
+            self._watch(job_id, now + 3 * self.rt.settings.lease_seconds)
+        elif record.status == JobStatus.REQUIRES_ACTION:
+            self._watch(job_id, record.deadline or now + self.rt.settings.requeue_after_seconds)
+        else:
+            self._requeue(record)
+            self._watch(job_id, now + self.rt.settings.requeue_after_seconds)
+            report.requeued += 1
+
+    def _watch(self, job_id: str, at: float) -> None:
+        self.rt.redis.zadd(keys.JOBS_WATCH, {job_id: at}, xx=True)
+
+    def _requeue(self, record: JobRecord) -> None:
+        kind = record.job.type
+        log.warning(
+            "job %s is %s with no worker on it: publishing it again", record.id, record.status
+        )
+        self.app.send_task(RUN_TASKS[kind], args=[record.id], task_id=record.id, queue=QUEUES[kind])
+
+    def _expire(self, record: JobRecord) -> None:
+        error = {
+            "type": "deadline_exceeded",
+            "message": f"the job did not finish within {self.rt.settings.job_deadline_seconds} s",
+        }
+        try:
+            self.rt.store.apply(record.id, record.tenant, changes.fail(error))
+        except JobError:
+            return
+        self.app.send_task(DELIVER_CALLBACK, args=[record.id], queue=CALLBACKS_QUEUE)

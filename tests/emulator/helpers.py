@@ -1,0 +1,46 @@
+"""Helpers shared by the emulator tests."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+
+from mistral_queue.emulator.server import RunningEmulator
+
+API_KEY = "test-key"
+
+
+def http_client(emulator: RunningEmulator, key: str = API_KEY) -> httpx.Client:
+    """An httpx client with a bearer key and a 10 s deadline on every call."""
+    return httpx.Client(
+        base_url=emulator.base_url,
+        headers={"Authorization": f"Bearer {key}"},
+        timeout=10.0,
+    )
+
+
+def chat_body(text: str = "Hello, world!", **extra: Any) -> dict[str, Any]:
+    """A minimal chat completion body with one user message."""
+    return {
+        "model": "mistral-small-latest",
+        "messages": [{"role": "user", "content": text}],
+        **extra,
+    }
+
+
+def sse_data(response: httpx.Response) -> list[str]:
+    """The ``data:`` payloads of a data-only SSE body, in order."""
+    return [
+        line.removeprefix("data: ")
+        for line in response.text.split("\n")
+        if line.startswith("data: ")
+    ]
+
+
+def log_entries(http: httpx.Client, **filters: Any) -> list[dict[str, Any]]:
+    """``GET /_emulator/requests`` with ``filters``."""
+    response = http.get("/_emulator/requests", params=filters)
+    response.raise_for_status()
+    data: list[dict[str, Any]] = response.json()["data"]
+    return data
