@@ -263,12 +263,13 @@ def _launch(stack: Stack, extra_env: Mapping[str, str], workers: int, concurrenc
     for part in ("api", "emulator", "receiver"):
         ports.setdefault(part, free_port())
     secret = extra_env.get("MQ_WEBHOOK_SECRET") or new_webhook_secret()
-    api_key = "dev-" + os.urandom(8).hex()
+    api_keys = extra_env.get("MQ_API_KEYS") or f"dev-{os.urandom(8).hex()}:default"
+    api_key = api_keys.split(",")[0].split(":")[0]
     env = {
         "MQ_REDIS_URL": redis_proc.url,
         "MISTRAL_BASE_URL": f"http://{HOST}:{ports['emulator']}",
         "MISTRAL_API_KEY": "emulator-key",
-        "MQ_API_KEYS": f"{api_key}:default",
+        "MQ_API_KEYS": api_keys,
         "MQ_WEBHOOK_SECRET": secret,
         "MQ_CALLBACK_ALLOW_HOSTS": "127.0.0.1,localhost,::1",
         "MQ_CALLBACK_RETRY_DELAYS": "1,2,5",

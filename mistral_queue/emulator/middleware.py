@@ -116,10 +116,9 @@ class EmulatorMiddleware:
 
     def _record(self, call: _Call, scope: Scope) -> None:
         status = call.status
+        outcome = "ok" if status is not None and status < 400 else "error"
         if call.dropped or status is None:
             outcome = "dropped"
-        else:
-            outcome = "ok" if status < 400 else "error"
         step = call.step
         injected = step is not None and call.source != ""
         payload = call.payload if isinstance(call.payload, dict) else {}

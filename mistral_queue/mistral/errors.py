@@ -143,6 +143,24 @@ class DeferRetry(MistralQueueError):
         self.attempt = attempt
 
 
+class RateLimitWait(MistralQueueError):
+    """Raised when the deployment's rate limit has no slot soon enough; retry after ``delay``.
+
+    Not an UpstreamError: no call was made, so it must not use up an attempt.
+
+    Attributes:
+        delay: seconds to wait before trying again (jitter included).
+        model: the model the call was for.
+        reason: what bound the wait: ``paused`` (after a 429), ``rps`` or ``tpm``.
+    """
+
+    def __init__(self, delay: float, model: str, reason: str) -> None:
+        super().__init__(f"rate limit ({reason or 'limit'}) for {model}: retry in {delay:.2f} s")
+        self.delay = delay
+        self.model = model
+        self.reason = reason
+
+
 def error_from_response(response: httpx.Response) -> UpstreamError:
     """Build the error for a non-2xx answer; the body must already be read.
 

@@ -17,10 +17,13 @@ from email.utils import parsedate_to_datetime
 
 import httpx
 
+from mistral_queue import __version__
 from mistral_queue.webhooks.errors import UnsafeURLError
 from mistral_queue.webhooks.guard import check_url
 from mistral_queue.webhooks.signing import Secret, sign_headers
 from mistral_queue.webhooks.transport import pinned, thread_client
+
+USER_AGENT = f"mistral-queue-webhooks/{__version__}"
 
 #: Bytes of a receiver's response body read before giving up on it (Svix keeps 20,000).
 MAX_RESPONSE_BYTES = 20_000
@@ -155,7 +158,7 @@ def deliver(
             failure).
     """
     started = time.monotonic()
-    headers = sign_headers(msg_id, body, secrets)
+    headers = {**sign_headers(msg_id, body, secrets), "user-agent": USER_AGENT}
     try:
         guarded = check_url(url, allow_hosts)
     except UnsafeURLError as exc:

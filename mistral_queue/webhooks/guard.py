@@ -80,10 +80,11 @@ def _target(url: str, allow_hosts: Collection[str]) -> _Target:
         raise _refuse(why, UnsafeReason.SCHEME)
     # Kept as httpcore will pass it to the network backend, which looks up pins by it.
     host = parsed.raw_host.decode("ascii").lower()
-    if not _normalise_host(host):
+    key = _normalise_host(host)
+    if not key:
         raise _refuse("it has no host", UnsafeReason.NO_HOST)
-    allowed = _normalise_host(host) in {_normalise_host(h) for h in allow_hosts}
-    if not allowed and _normalise_host(host) in METADATA_HOSTS:
+    allowed = key in {_normalise_host(h) for h in allow_hosts}
+    if not allowed and key in METADATA_HOSTS:
         raise _refuse(f"{host} is a cloud metadata service", UnsafeReason.METADATA)
     port = parsed.port or _DEFAULT_PORTS[scheme]
     return _Target(url, scheme, host, port, parse_ip(host), allowed)
@@ -108,9 +109,9 @@ def _finish(target: _Target, addresses: tuple[IPAddress, ...]) -> GuardedURL:
             problem = address_problem(ip)
             if problem is not None:
                 reason, label = problem
-                subject = (
-                    target.host if target.literal else f"{target.host} resolves to {ip}, which"
-                )
+                subject = target.host
+                if target.literal is None:
+                    subject = f"{target.host} resolves to {ip}, which"
                 raise _refuse(f"{subject} is {label}", reason)
     return GuardedURL(
         target.url, target.scheme, target.host, target.port, addresses, target.allow_listed

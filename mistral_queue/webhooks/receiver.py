@@ -6,7 +6,8 @@ thread (``running_receiver``) and drive it through a small control API:
 - ``GET /_receiver/events``: ``{"events": [...], "failed": [...], "rejected": n,
   "rejections": [...]}``. ``events`` are deliveries answered 2xx, ``failed`` those answered
   a planned non-2xx; each is ``{webhook_id, path, headers, body, received_at, status,
-  duplicate}`` (``duplicate``: an earlier accepted delivery had the same webhook-id).
+  duplicate, outcome}`` (``duplicate``: an earlier accepted delivery had the same
+  webhook-id; ``outcome``: ``accepted`` or ``failed``).
 - ``POST /_receiver/plan``: ``{"fail_next": [500, 503], "status_after": 200,
   "retry_after": null, "delay": 0}``: answer the next deliveries with those statuses, then
   ``status_after``; ``retry_after`` (seconds) is sent on non-2xx answers, ``delay`` (seconds)
@@ -58,6 +59,10 @@ class Plan(BaseModel):
     delay: float = Field(default=0.0, ge=0, le=60)
 
 
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds")
+
+
 class _State:
     def __init__(self) -> None:
         self.reset()
@@ -72,6 +77,31 @@ class _State:
     def next_status(self) -> int:
         return self.plan.fail_next.pop(0) if self.plan.fail_next else self.plan.status_after
 
+    def reject(self, webhook_id: str | None, reason: str) -> dict[str, Any]:
+        self.rejected += 1
+        rejection = {"webhook_id": webhook_id, "reason": reason, "received_at": _now()}
+        self.rejections.append(rejection)
+        return {**rejection, "outcome": "rejected"}
+
+    def record(
+        self, webhook_id: str | None, path: str, headers: dict[str, str], body: Any
+    ) -> dict[str, Any]:
+        """Answer a verified delivery per the plan and remember it; returns the record."""
+        status = self.next_status()
+        ok = 200 <= status < 300
+        record = {
+            "webhook_id": webhook_id,
+            "path": path,
+            "headers": headers,
+            "body": body,
+            "received_at": _now(),
+            "status": status,
+            "duplicate": any(e["webhook_id"] == webhook_id for e in self.events),
+            "outcome": "accepted" if ok else "failed",
+        }
+        (self.events if ok else self.failed).append(record)
+        return record
+
     def snapshot(self) -> dict[str, Any]:
         return {
             "events": list(self.events),
@@ -79,10 +109,6 @@ class _State:
             "rejected": self.rejected,
             "rejections": list(self.rejections),
         }
-
-
-def _now() -> str:
-    return datetime.now(UTC).isoformat(timespec="milliseconds")
 
 
 def _error(status: int, kind: str, message: str) -> JSONResponse:
@@ -131,29 +157,16 @@ def create_receiver_app(secrets: Sequence[Secret], *, printer: Printer | None = 
         try:
             payload = verify(body, request.headers, keys)
         except (SignatureError, PayloadError) as exc:
-            state.rejected += 1
-            rejection = {"webhook_id": webhook_id, "reason": str(exc), "received_at": _now()}
-            state.rejections.append(rejection)
-            show({**rejection, "outcome": "rejected"})
+            show(state.reject(webhook_id, str(exc)))
             if isinstance(exc, PayloadError):
                 return _error(400, "invalid_body", str(exc))
             return _error(401, "invalid_signature", str(exc))
-        status, current = state.next_status(), state.plan
-        ok = 200 <= status < 300
-        record = {
-            "webhook_id": webhook_id,
-            "path": "/" + path,
-            "headers": dict(request.headers),
-            "body": payload,
-            "received_at": _now(),
-            "status": status,
-            "duplicate": any(e["webhook_id"] == webhook_id for e in state.events),
-        }
-        (state.events if ok else state.failed).append(record)
-        show({**record, "outcome": "accepted" if ok else "failed"})
+        current = state.plan
+        record = state.record(webhook_id, "/" + path, dict(request.headers), payload)
+        show(record)
         if current.delay:
             await asyncio.sleep(current.delay)
-        return _answer(status, current, webhook_id)
+        return _answer(record["status"], current, webhook_id)
 
     return app
 

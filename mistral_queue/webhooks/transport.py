@@ -6,6 +6,8 @@ network backend never resolves: ``connect_tcp`` looks the host up in the pins se
 ``pinned(guarded)`` for the current context and dials those addresses, failing closed for a
 host without pins. Only the TCP target changes: httpcore still takes the ``Host`` header, TLS
 SNI and certificate verification from the URL's host name (httpcore ``_sync/connection.py``).
+A kept-alive connection may serve a later delivery to the same origin; it still leads to an
+address that passed the guard, and that delivery must pass the guard again first.
 
 Workers use Celery's threads pool, so each thread gets its own client (``thread_client``).
 """
@@ -21,10 +23,7 @@ from contextvars import ContextVar
 import httpcore
 import httpx
 
-from mistral_queue import __version__
 from mistral_queue.webhooks.guard import GuardedURL
-
-USER_AGENT = f"mistral-queue-webhooks/{__version__}"
 
 #: host (as httpcore passes it: lower case, IPv6 without brackets) -> addresses to dial.
 _PINS: ContextVar[Mapping[str, tuple[str, ...]] | None] = ContextVar("webhook_pins", default=None)
@@ -101,10 +100,11 @@ class PinnedTransport(httpx.HTTPTransport):
     """
 
     def __init__(self, verify: ssl.SSLContext | bool = True, limits: httpx.Limits | None = None):
-        super().__init__(verify=verify, trust_env=False)
+        context = httpx.create_ssl_context(verify=verify, trust_env=False)
+        super().__init__(verify=context, trust_env=False)
         limits = limits or httpx.Limits(max_connections=10, max_keepalive_connections=5)
         self._pool = httpcore.ConnectionPool(
-            ssl_context=httpx.create_ssl_context(verify=verify, trust_env=False),
+            ssl_context=context,
             max_connections=limits.max_connections,
             max_keepalive_connections=limits.max_keepalive_connections,
             keepalive_expiry=limits.keepalive_expiry,
@@ -123,7 +123,6 @@ def make_client(verify: ssl.SSLContext | bool = True) -> httpx.Client:
         transport=PinnedTransport(verify=verify),
         follow_redirects=False,
         trust_env=False,
-        headers={"user-agent": USER_AGENT},
     )
 
 

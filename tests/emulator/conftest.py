@@ -12,6 +12,7 @@ import pytest
 from mistral_queue.emulator.server import RunningEmulator, build_config, running
 from tests.emulator.helpers import http_client
 
+
 @pytest.fixture
 def start_emulator() -> Iterator[Callable[..., RunningEmulator]]:
     """Start an emulator with ``build_config(**options)``; all are stopped after the test."""
@@ -34,4 +35,3 @@ def client(emulator: RunningEmulator) -> Iterator[httpx.Client]:
     """An authenticated httpx client for ``emulator``."""
     with http_client(emulator) as http:
         yield http
-

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import secrets as random
 from collections.abc import Iterator
+from typing import Any
 
 import httpx
 import pytest
@@ -51,9 +52,9 @@ def plan(receiver: RunningReceiver, **body: object) -> None:
     ).raise_for_status()
 
 
-def events(receiver: RunningReceiver) -> dict[str, object]:
-    """The receiver's record of what it got."""
+def events(receiver: RunningReceiver) -> dict[str, Any]:
+    """The receiver's record of what it got (see ``receiver`` module docs)."""
     response = httpx.get(f"{receiver.url}/_receiver/events", timeout=5, trust_env=False)
     response.raise_for_status()
-    result: dict[str, object] = response.json()
+    result: dict[str, Any] = response.json()
     return result

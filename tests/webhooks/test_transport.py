@@ -7,6 +7,7 @@ made to refuse it, so a delivery that succeeds proves the connection used the pi
 
 from __future__ import annotations
 
+import contextlib
 import json
 import socket
 import ssl
@@ -60,7 +61,7 @@ def test_name_only_the_guard_can_resolve_is_reached_through_the_pin(
         url, "msg_pin", BODY, secrets=[secret], timeout=10, allow_hosts=[NAME], client=client
     )
     assert result.ok, result.error
-    [event] = events(receiver)["events"]  # type: ignore[misc]
+    [event] = events(receiver)["events"]
     assert event["headers"]["host"] == f"{NAME}:{port_of(receiver)}"
 
 
@@ -78,22 +79,21 @@ def test_pins_are_per_host(receiver: RunningReceiver, client: httpx.Client) -> N
         client.post(f"{receiver.url}/hook", content=b"{}")
 
 
-def test_pin_ends_with_the_block(receiver: RunningReceiver, client: httpx.Client) -> None:
+def test_pin_ends_with_the_block(receiver: RunningReceiver) -> None:
     checked = check_url(f"{receiver.url}/", ["127.0.0.1"])
-    with pinned(checked):
-        assert client.get(f"{receiver.url}/").status_code == 200
-    client.close()
-    with make_client() as fresh, pytest.raises(httpx.ConnectError):
-        fresh.get(f"{receiver.url}/")
+    # A new client per request, so each one has to open a new connection.
+    with pinned(checked), make_client() as inside:
+        assert inside.get(f"{receiver.url}/").status_code == 200
+    with make_client() as after, pytest.raises(httpx.ConnectError):
+        after.get(f"{receiver.url}/")
 
 
 def test_ipv6_loopback_receiver(secret: str, client: httpx.Client) -> None:
-    try:
-        context = running_receiver([secret], host="::1")
-        server = context.__enter__()
-    except OSError:
-        pytest.skip("no IPv6 loopback on this machine")
-    try:
+    with contextlib.ExitStack() as stack:
+        try:
+            server = stack.enter_context(running_receiver([secret], host="::1"))
+        except OSError:
+            pytest.skip("no IPv6 loopback on this machine")
         assert server.url.startswith("http://[::1]:")
         result = deliver(
             f"{server.url}/h",
@@ -105,8 +105,6 @@ def test_ipv6_loopback_receiver(secret: str, client: httpx.Client) -> None:
             client=client,
         )
         assert result.ok, result.error
-    finally:
-        context.__exit__(None, None, None)
 
 
 @pytest.fixture(scope="module")

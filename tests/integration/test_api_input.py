@@ -1,0 +1,115 @@
+"""Bad input gets a clear JSON error with the right status and loses nothing already accepted."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import httpx
+import pytest
+
+from mistral_queue.devstack import LocalStack, Stack, cli, free_port, start_http
+from tests.helpers import Api, chat_body
+
+pytestmark = pytest.mark.timeout(60)
+
+
+@pytest.fixture(scope="module")
+def guarded_api(stack: LocalStack) -> Iterator[Api]:
+    """A second API process on the same Redis with no callback allow-list (production-like)."""
+    local = Stack()
+    port = free_port()
+    env = {**stack.env, "MQ_CALLBACK_ALLOW_HOSTS": ""}
+    start_http(local, "api-guarded", cli("api", "--port", str(port)), env, port)
+    yield Api(f"http://127.0.0.1:{port}", "key-acme")
+    local.stop_all()
+
+
+def _error(response: httpx.Response, status: int) -> dict[str, object]:
+    assert response.status_code == status, response.text
+    error: dict[str, object] = response.json()["error"]
+    assert set(error) == {"type", "message", "details"}
+    return error
+
+
+@pytest.mark.parametrize("auth", [None, "Bearer wrong-key", "Basic a2V5LWFjbWU=", "Bearer"])
+def test_missing_or_wrong_key_is_401(api: Api, auth: str | None) -> None:
+    headers = {"Authorization": auth} if auth else {}
+    response = httpx.post(f"{api.url}/v1/jobs", json=chat_body("hi"), headers=headers)
+    error = _error(response, 401)
+    assert error["type"] == "unauthorized"
+
+
+def test_missing_messages_is_422_naming_the_field(api: Api) -> None:
+    body = {"type": "chat", "request": {"model": "mistral-small-latest"}}
+    error = _error(api.post(body), 422)
+    assert "request.messages" in str(error["message"])
+    assert error["details"] == [
+        {"field": "request.messages", "message": "Field required", "type": "missing"}
+    ]
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"type": "chat"}, "request"),
+        ({"type": "fax", "request": {}}, "type"),
+        ({**chat_body("hi"), "surprise": 1}, "surprise"),
+        ({**chat_body("hi"), "metadata": "x"}, "metadata"),
+        (chat_body("hi", model=""), "request.model"),
+    ],
+)
+def test_envelope_errors_name_the_field(api: Api, body: dict[str, object], field: str) -> None:
+    error = _error(api.post(body), 422)
+    assert field in [d["field"] for d in error["details"]]  # type: ignore[index, union-attr]
+
+
+def test_unknown_fields_of_the_mistral_request_pass_through(api: Api) -> None:
+    job = api.submit(chat_body("hi", random_seed=7, safe_prompt=False))
+    assert job["request"]["random_seed"] == 7
+
+
+def test_non_json_is_400(api: Api) -> None:
+    response = httpx.post(
+        f"{api.url}/v1/jobs",
+        content=b"{not json",
+        headers=api.headers(**{"content-type": "application/json"}),
+    )
+    assert _error(response, 400)["type"] == "invalid_json"
+
+
+def test_oversized_body_is_413(api: Api) -> None:
+    body = chat_body("x" * 1_100_000)
+    assert _error(api.post(body), 413)["type"] == "too_large"
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://127.0.0.1:9/hook",
+        "http://169.254.169.254/latest/meta-data/",
+        "http://10.0.0.1/hook",
+        "http://[::1]:9/hook",
+        "http://localhost:9/hook",
+        "ftp://example.com/hook",
+    ],
+)
+def test_unsafe_callback_urls_are_422(guarded_api: Api, url: str) -> None:
+    error = _error(guarded_api.post(chat_body("hi", url)), 422)
+    assert error["details"][0]["field"] == "callback_url"  # type: ignore[index]
+
+
+def test_unknown_job_is_404(api: Api) -> None:
+    assert _error(api.get("job_doesnotexist"), 404)["type"] == "not_found"
+
+
+def test_another_tenants_job_is_404(api: Api, other_tenant: Api) -> None:
+    job = api.submit(chat_body("mine"))
+    assert _error(other_tenant.get(job["id"]), 404)["type"] == "not_found"
+    assert api.get(job["id"]).status_code == 200
+
+
+def test_health_and_readiness_need_no_key(api: Api) -> None:
+    assert httpx.get(f"{api.url}/healthz").json() == {"status": "ok"}
+    ready = httpx.get(f"{api.url}/readyz")
+    assert ready.status_code == 200
+    assert ready.json()["checks"] == {"redis": "ok", "broker": "ok"}

@@ -1,0 +1,229 @@
+"""The deployment-wide rate limiter against a private redis-server, threads and processes."""
+
+from __future__ import annotations
+
+import multiprocessing
+import random
+import threading
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import redis
+
+from mistral_queue.config import Settings
+from mistral_queue.devstack import Stack, start_redis
+from mistral_queue.mistral.errors import RateLimitWait
+from mistral_queue.mistral.limiter import GLOBAL_PAUSE_KEY, JITTER_FRACTION, RateLimiter
+
+#: Slack for sleeps that overshoot and scheduling on a busy 2-core box, seconds.
+SLACK = 0.25
+
+
+@pytest.fixture(scope="module")
+def redis_url() -> Iterator[str]:
+    """A redis-server of this module's own, so tests may flush it."""
+    stack = Stack()
+    proc = start_redis(stack)
+    yield proc.url
+    stack.stop_all()
+
+
+@pytest.fixture
+def client(redis_url: str) -> Iterator[redis.Redis]:
+    made = redis.Redis.from_url(redis_url)
+    made.flushdb()
+    yield made
+    made.close()
+
+
+def limiter(client: redis.Redis, sleeps: list[float] | None = None, **settings: Any) -> RateLimiter:
+    values: dict[str, Any] = {"rate_limit_max_inline_wait": 0.5}
+    values.update(settings)
+    sleep = sleeps.append if sleeps is not None else time.sleep
+    return RateLimiter(client, Settings(**values), sleep=sleep, rng=random.Random(5))
+
+
+def test_no_limits_grants_at_once(client: redis.Redis) -> None:
+    sleeps: list[float] = []
+    limits = limiter(client, sleeps)
+    for _ in range(100):
+        reservation = limits.acquire("mistral-small-latest", 10_000)
+        assert reservation.waited == 0
+    assert sleeps == []
+
+
+def test_rps_spacing_books_short_waits_and_defers_long_ones(client: redis.Redis) -> None:
+    sleeps: list[float] = []
+    limits = limiter(client, sleeps, rate_limit_rps=10)
+    granted = [limits.acquire("m", 1) for _ in range(6)]
+    # Slots 0.1 s apart: the first at once, then booked waits up to the 0.5 s inline limit.
+    waits = [reservation.waited for reservation in granted]
+    assert waits[0] == 0
+    for previous, current in zip(waits, waits[1:], strict=False):
+        assert current == pytest.approx(previous + 0.1, abs=0.02)
+    with pytest.raises(RateLimitWait) as caught:
+        limits.acquire("m", 1)
+    assert caught.value.reason == "rps"
+    assert 0.5 <= caught.value.delay <= 0.6 * (1 + JITTER_FRACTION) + 0.02
+
+
+def test_keys_expire(client: redis.Redis) -> None:
+    limits = limiter(client, [], rate_limit_rps=10, rate_limit_tpm=6000)
+    limits.acquire("m", 100)
+    group = limits.group_for("m")
+    for part in ("rps", "tpm"):
+        assert 0 < client.pttl(group.key(part)) <= 3000
+
+
+def test_tokens_pay_after_and_settle(client: redis.Redis) -> None:
+    # 6000 tokens a minute is 100 a second: 600 tokens leave the budget 6 s in debt.
+    limits = limiter(client, [], rate_limit_tpm=6000)
+    big = limits.acquire("m", 600)
+    assert big.waited == 0
+    with pytest.raises(RateLimitWait) as caught:
+        limits.acquire("m", 10)
+    assert caught.value.reason == "tpm"
+    assert 5.8 <= caught.value.delay <= 6.0 * (1 + JITTER_FRACTION) + 0.1
+    big.settle(0)  # not billed after all: the estimate comes back
+    assert limits.acquire("m", 10).waited == pytest.approx(0, abs=0.01)
+    client.flushdb()
+    small = limits.acquire("m", 100)
+    small.settle(1100)  # used 1000 more than estimated: 11 s in debt
+    with pytest.raises(RateLimitWait) as caught:
+        limits.acquire("m", 10)
+    assert 10.8 <= caught.value.delay <= 11 * (1 + JITTER_FRACTION) + 0.1
+    small.settle(1100)  # settling the same value again changes nothing
+    with pytest.raises(RateLimitWait) as again:
+        limits.acquire("m", 10)
+    assert again.value.delay <= 11 * (1 + JITTER_FRACTION) + 0.1
+
+
+def test_penalize_pauses_everyone_and_never_shortens(client: redis.Redis) -> None:
+    limits = limiter(client, [])
+    other_process = limiter(redis.Redis(connection_pool=client.connection_pool), [])
+    assert limits.penalize(5.0) == pytest.approx(5.0, abs=0.05)
+    assert limits.penalize(1.0) == pytest.approx(5.0, abs=0.05)
+    for model in ("mistral-small-latest", "mistral-large-latest"):
+        with pytest.raises(RateLimitWait) as caught:
+            other_process.acquire(model, 1)
+        assert caught.value.reason == "paused"
+        assert 4.8 <= caught.value.delay <= 5 * (1 + JITTER_FRACTION) + 0.05
+    assert 0 < client.pttl(GLOBAL_PAUSE_KEY) <= 6100
+
+
+def test_penalize_one_model_group(client: redis.Redis) -> None:
+    sleeps: list[float] = []
+    limits = limiter(client, sleeps, rate_limits={"mistral-large-*": {"rps": 5}})
+    limits.penalize(3.0, "mistral-large-2411")
+    with pytest.raises(RateLimitWait):
+        limits.acquire("mistral-large-latest", 1)
+    assert limits.acquire("mistral-small-latest", 1).waited == 0
+
+
+def test_short_pause_end_is_spread_not_a_herd(client: redis.Redis) -> None:
+    sleeps: list[float] = []
+    limits = limiter(client, sleeps, rate_limit_rps=20, rate_limit_max_inline_wait=1.0)
+    limits.penalize(0.3)
+    waits = [limits.acquire("m", 1).waited for _ in range(5)]
+    assert waits[0] == pytest.approx(0.3, abs=0.03)
+    for previous, current in zip(waits, waits[1:], strict=False):
+        assert current == pytest.approx(previous + 0.05, abs=0.01)
+
+
+def test_deferred_waits_are_jittered(client: redis.Redis) -> None:
+    limits = limiter(client, [])
+    limits.penalize(10.0)
+    delays = []
+    for _ in range(50):
+        with pytest.raises(RateLimitWait) as caught:
+            limits.acquire("m", 1)
+        delays.append(caught.value.delay)
+    assert len(set(delays)) == len(delays)
+    assert min(delays) >= 9.5
+    assert max(delays) - min(delays) > 1.0
+
+
+def test_per_model_patterns(client: redis.Redis) -> None:
+    limits = limiter(
+        client,
+        [],
+        rate_limit_rps=100,
+        rate_limit_tpm=600_000,
+        rate_limits={"mistral-large-*": {"rps": 1}, "mistral-*": {"tpm": 60}},
+    )
+    large = limits.group_for("mistral-large-2411")
+    assert (large.name, large.rps, large.tpm) == ("mistral-large-*", 1, 600_000)
+    small = limits.group_for("mistral-small-latest")
+    assert (small.name, small.rps, small.tpm) == ("mistral-*", 100, 60)
+    assert limits.group_for("codestral-latest").name == "default"
+    limits.acquire("mistral-large-2411", 1)
+    with pytest.raises(RateLimitWait) as caught:
+        limits.acquire("mistral-large-latest", 1)  # the same budget as 2411
+    assert caught.value.reason == "rps"
+    for _ in range(20):
+        assert limits.acquire("codestral-latest", 1).waited < 0.5
+
+
+def _hammer(url: str, rps: float, calls: int, threads: int, out: Any) -> None:
+    """Take ``calls`` slots per thread like a worker does; report grant times."""
+    client = redis.Redis.from_url(url)
+    limits = RateLimiter(client, Settings(rate_limit_rps=rps, rate_limit_max_inline_wait=0.3))
+    granted: list[float] = []
+    lock = threading.Lock()
+
+    def work() -> None:
+        done = 0
+        deadline = time.monotonic() + 30
+        while done < calls and time.monotonic() < deadline:
+            try:
+                limits.acquire("m", 1)
+            except RateLimitWait as wait:
+                time.sleep(wait.delay)  # a task would retry(countdown=delay)
+                continue
+            with lock:
+                granted.append(time.time())
+            done += 1
+
+    pool = [threading.Thread(target=work) for _ in range(threads)]
+    for thread in pool:
+        thread.start()
+    for thread in pool:
+        thread.join(40)
+    out.put(granted)
+    client.close()
+
+
+def _spans_ok(grants: list[float], rps: float, expected: int) -> None:
+    assert len(grants) == expected
+    grants.sort()
+    # Slots are 1/rps apart on the server's clock: N grants cannot take less than (N-1)/rps.
+    assert grants[-1] - grants[0] >= (len(grants) - 1) / rps - SLACK
+    # And no one-second window holds more than rps (+1 for the window's edges, + slack).
+    for i, start in enumerate(grants):
+        inside = sum(1 for t in grants[i:] if t < start + 1.0)
+        assert inside <= rps + 1 + rps * SLACK
+
+
+@pytest.mark.slow
+def test_rps_accuracy_threads(redis_url: str, client: redis.Redis) -> None:
+    out: Any = multiprocessing.get_context("fork").SimpleQueue()
+    _hammer(redis_url, 20, 5, 8, out)
+    _spans_ok(out.get(), 20, 40)
+
+
+@pytest.mark.slow
+def test_rps_accuracy_processes(redis_url: str, client: redis.Redis) -> None:
+    context = multiprocessing.get_context("fork")
+    out: Any = context.SimpleQueue()
+    procs = [context.Process(target=_hammer, args=(redis_url, 20, 3, 4, out)) for _ in range(4)]
+    for proc in procs:
+        proc.start()
+    grants: list[float] = []
+    for _ in procs:
+        grants.extend(out.get())
+    for proc in procs:
+        proc.join(40)
+        assert proc.exitcode == 0
+    _spans_ok(grants, 20, 48)
