@@ -124,6 +124,11 @@ class Settings(BaseSettings):
     #: Seconds an unstarted job may wait before the sweep publishes it again (a lost message).
     requeue_after_seconds: float = Field(default=300.0, gt=0)
 
+    #: Token streaming: a ``job.delta`` event at most every this many milliseconds...
+    delta_interval_ms: float = Field(default=50.0, ge=0)
+    #: ...or as soon as this many characters are waiting.
+    delta_max_chars: int = Field(default=400, gt=0)
+
     # Intake API
     api_keys: Annotated[tuple[ApiKey, ...], NoDecode] = ()
     #: Largest accepted request body, bytes.

@@ -89,9 +89,10 @@ def chat_body(text: str, callback_url: str | None = None, **request: Any) -> dic
 
 def events(client: redis.Redis, job_id: str) -> list[dict[str, Any]]:
     """The job's event log as ``[{"id", "type", "data"}]``."""
+    entries: Any = client.xrange(keys.job_events(job_id))
     return [
         {"id": eid, "type": fields["type"], "data": json.loads(fields["data"])}
-        for eid, fields in client.xrange(keys.job_events(job_id))
+        for eid, fields in entries
     ]
 
 

@@ -13,7 +13,7 @@ from mistral_queue.api import errors
 from mistral_queue.api.deps import Services
 from mistral_queue.api.limits import BodyLimit
 from mistral_queue.api.publisher import Publisher
-from mistral_queue.api.routes import health, jobs
+from mistral_queue.api.routes import events, health, jobs
 from mistral_queue.config import Settings, get_settings
 from mistral_queue.jobs.store import AsyncJobStore
 
@@ -33,7 +33,19 @@ def build_services(settings: Settings) -> Services:
         retention=settings.job_retention_seconds,
         idempotency_ttl=settings.idempotency_ttl_seconds,
     )
-    return Services(settings=settings, redis=client, store=store, publisher=Publisher(settings))
+    streams = aredis.Redis(
+        connection_pool=aredis.BlockingConnectionPool.from_url(
+            settings.redis_url, decode_responses=True, max_connections=2048, timeout=30,
+            socket_connect_timeout=2, socket_timeout=30,
+        )
+    )  # fmt: skip
+    return Services(
+        settings=settings,
+        redis=client,
+        stream_redis=streams,
+        store=store,
+        publisher=Publisher(settings),
+    )
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -54,6 +66,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         finally:
             services.publisher.close()
             await services.redis.aclose()
+            await services.stream_redis.aclose()
 
     app = FastAPI(
         title="mistral-queue",
@@ -64,5 +77,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     errors.install(app)
     app.include_router(health.router)
     app.include_router(jobs.router)
+    app.include_router(events.router)
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
     return app

@@ -23,6 +23,8 @@ class Services:
 
     settings: Settings
     redis: aredis.Redis
+    #: A separate pool for blocking stream reads, so SSE subscribers cannot starve requests.
+    stream_redis: aredis.Redis
     store: AsyncJobStore
     publisher: Publisher
 

@@ -68,6 +68,14 @@ class JobList(BaseModel):
     next_cursor: str | None = None
 
 
+class EventPage(BaseModel):
+    """A page of events; pass ``next_cursor`` as ``after`` to continue."""
+
+    data: list[dict[str, Any]]
+    next_cursor: str | None = None
+    has_more: bool = False
+
+
 class ErrorDetail(BaseModel):
     """The body of every error response."""
 

@@ -6,7 +6,10 @@ flags of ``mistral-queue emulator`` or directly by tests.
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from mistral_queue.emulator.errors import FaultSyntaxError
+from mistral_queue.emulator.faults import parse_step
 
 #: Model ids served by default; ``mistral-embed`` has no chat capability (mistral-api.md §2).
 DEFAULT_MODELS = (
@@ -51,6 +54,22 @@ class RunFaults(BaseModel):
     paths: list[str] = Field(default_factory=list)
     #: Seconds advertised in ``Retry-After`` when a 429 step names none.
     retry_after_seconds: float = Field(default=1.0, ge=0)
+
+    @field_validator("fail_with")
+    @classmethod
+    def _check_step(cls, value: str) -> str:
+        try:
+            parse_step(value)
+        except FaultSyntaxError as exc:
+            raise ValueError(str(exc)) from None
+        return value
+
+    @field_validator("script")
+    @classmethod
+    def _check_script(cls, value: list[str]) -> list[str]:
+        for step in value:
+            cls._check_step(step)
+        return value
 
 
 class EmulatorConfig(RunFaults):

@@ -136,3 +136,25 @@ def callback_attempt(
     return Change(
         "record a callback attempt", None, event=event, data=data, fields=fields, callback_due=due
     )
+
+
+def redeliver() -> Change:
+    """Send a finished job's final callback again (same webhook-id), as a new attempt."""
+    return Change(
+        "redeliver the callback",
+        FINAL,
+        event="callback.redelivery_requested",
+        fields={"callback_status": "pending"},
+        delete=("callback_next_attempt_at",),
+        callback_due=time.time(),
+    )
+
+
+def delta(index: int, content: str, attempt: int) -> Change:
+    """Streamed tokens of a running job; fails when the job was cancelled meanwhile."""
+    return Change(
+        "stream tokens",
+        frozenset({JobStatus.RUNNING}),
+        event="job.delta",
+        data={"index": index, "content": content, "attempt": attempt},
+    )

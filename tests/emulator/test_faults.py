@@ -202,3 +202,14 @@ def test_delete_faults_and_reset(client: httpx.Client) -> None:
     assert client.get("/_emulator/faults").json()["pending"] == []
     assert client.get("/_emulator/faults").json()["faults"]["latency_ms"] == 0
     assert log_entries(client) == []
+
+
+def test_stream_chunk_delay_paces_frames(start_emulator: Callable[..., RunningEmulator]) -> None:
+    emulator = start_emulator(stream_chunk_delay_ms=50)
+    with http_client(emulator) as http:
+        started = time.monotonic()
+        response = http.post("/v1/chat/completions", json=chat_body("a b c d", stream=True))
+
+    # 7 frames (role, 5 tokens, [DONE]) means 6 pauses of 50 ms.
+    assert response.status_code == 200
+    assert time.monotonic() - started >= 0.3

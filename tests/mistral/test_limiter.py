@@ -166,10 +166,10 @@ def test_per_model_patterns(client: redis.Redis) -> None:
         assert limits.acquire("codestral-latest", 1).waited < 0.5
 
 
-def _hammer(url: str, rps: float, calls: int, threads: int, out: Any) -> None:
-    """Take ``calls`` slots per thread like a worker does; report grant times."""
+def _hammer(url: str, limit: dict[str, Any], calls: int, threads: int, out: Any) -> None:
+    """Take ``calls`` slots of 10 tokens per thread like a worker does; report grant times."""
     client = redis.Redis.from_url(url)
-    limits = RateLimiter(client, Settings(rate_limit_rps=rps, rate_limit_max_inline_wait=0.3))
+    limits = RateLimiter(client, Settings(**limit, rate_limit_max_inline_wait=0.3))
     granted: list[float] = []
     lock = threading.Lock()
 
@@ -178,7 +178,7 @@ def _hammer(url: str, rps: float, calls: int, threads: int, out: Any) -> None:
         deadline = time.monotonic() + 30
         while done < calls and time.monotonic() < deadline:
             try:
-                limits.acquire("m", 1)
+                limits.acquire("m", 10)
             except RateLimitWait as wait:
                 time.sleep(wait.delay)  # a task would retry(countdown=delay)
                 continue
@@ -209,15 +209,21 @@ def _spans_ok(grants: list[float], rps: float, expected: int) -> None:
 @pytest.mark.slow
 def test_rps_accuracy_threads(redis_url: str, client: redis.Redis) -> None:
     out: Any = multiprocessing.get_context("fork").SimpleQueue()
-    _hammer(redis_url, 20, 5, 8, out)
+    _hammer(redis_url, {"rate_limit_rps": 20}, 5, 8, out)
     _spans_ok(out.get(), 20, 40)
 
 
 @pytest.mark.slow
-def test_rps_accuracy_processes(redis_url: str, client: redis.Redis) -> None:
+@pytest.mark.parametrize(
+    "limit",
+    # 10-token calls at 12,000 tokens a minute are 20 calls a second, like 20 rps.
+    [{"rate_limit_rps": 20}, {"rate_limit_tpm": 12_000}],
+    ids=["rps", "tpm"],
+)
+def test_accuracy_processes(redis_url: str, client: redis.Redis, limit: dict[str, Any]) -> None:
     context = multiprocessing.get_context("fork")
     out: Any = context.SimpleQueue()
-    procs = [context.Process(target=_hammer, args=(redis_url, 20, 3, 4, out)) for _ in range(4)]
+    procs = [context.Process(target=_hammer, args=(redis_url, limit, 3, 4, out)) for _ in range(4)]
     for proc in procs:
         proc.start()
     grants: list[float] = []

@@ -2,19 +2,33 @@
 
 from __future__ import annotations
 
+import logging
 import time
+from datetime import datetime
 from typing import Annotated
 
 import orjson
-from fastapi import APIRouter, Header
+from fastapi import APIRouter, Header, Query
 from fastapi.responses import JSONResponse
 
-from mistral_queue.api.deps import ServicesDep, TenantDep
-from mistral_queue.api.schemas import ErrorBody, JobCreate, request_body
+from mistral_queue.api.deps import Services, ServicesDep, TenantDep
+from mistral_queue.api.errors import ApiError
+from mistral_queue.api.schemas import ErrorBody, JobCreate, JobList, request_body
+from mistral_queue.jobs import changes, listing
 from mistral_queue.jobs.errors import JobNotFound
-from mistral_queue.jobs.model import Job, JobRecord, JobType, initial_fields, new_job_id
+from mistral_queue.jobs.listing import JobFilter
+from mistral_queue.jobs.model import (
+    Job,
+    JobRecord,
+    JobStatus,
+    JobType,
+    initial_fields,
+    new_job_id,
+)
 from mistral_queue.jobs.store import NewJob, body_digest
 from mistral_queue.webhooks.guard import check_url_async
+
+log = logging.getLogger(__name__)
 
 router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
 
@@ -83,7 +97,69 @@ async def create_job(
 @router.get("/{job_id}", response_model=Job, responses=ERRORS)
 async def get_job(job_id: str, tenant: TenantDep, services: ServicesDep) -> Job:
     """The job, as stored now; another tenant's job is 404."""
+    return (await _owned(services, job_id, tenant)).job
+
+
+def _ms(value: datetime | None) -> int | None:
+    return None if value is None else int(value.timestamp() * 1000)
+
+
+@router.get("", response_model=JobList, responses=ERRORS)
+async def list_jobs(
+    tenant: TenantDep,
+    services: ServicesDep,
+    status: Annotated[list[JobStatus], Query(description="Keep these statuses.")] = [],  # noqa: B006
+    type: Annotated[list[JobType], Query(description="Keep these job types.")] = [],  # noqa: B006
+    created_after: datetime | None = None,
+    created_before: datetime | None = None,
+    cursor: Annotated[str | None, Query(max_length=100)] = None,
+    limit: Annotated[int, Query(ge=1, le=100)] = 20,
+) -> JobList:
+    """The tenant's jobs, newest first; pass ``next_cursor`` back as ``cursor`` for more."""
+    filters = JobFilter(set(status), set(type), _ms(created_after), _ms(created_before))
+    try:
+        records, next_cursor = await listing.list_jobs(
+            services.redis, tenant, filters, cursor, limit
+        )
+    except listing.BadCursor:
+        details = [{"field": "cursor", "message": "malformed", "type": "value_error"}]
+        message = "cursor: not a cursor this API returned"
+        raise ApiError(422, "validation_error", message, details) from None
+    return JobList(data=[r.job for r in records], next_cursor=next_cursor)
+
+
+async def _owned(services: Services, job_id: str, tenant: str) -> JobRecord:
     record = await services.store.get(job_id, tenant=tenant)
     if record is None:
         raise JobNotFound(job_id)
-    return record.job
+    return record
+
+
+@router.post("/{job_id}/cancel", response_model=Job, responses=ERRORS)
+async def cancel_job(job_id: str, tenant: TenantDep, services: ServicesDep) -> Job:
+    """Cancel a queued, retrying, waiting or running job; a finished one is 409.
+
+    A queued job never reaches Mistral; a running one stops at its next step. The job ends
+    ``cancelled`` and its ``job.cancelled`` callback is sent.
+    """
+    record = await _owned(services, job_id, tenant)
+    await services.store.apply(job_id, tenant, changes.cancel())
+    try:
+        await services.publisher.revoke(job_id)
+    except Exception as exc:
+        # Revoking only saves a worker a lookup: a cancelled job is never run anyway.
+        log.warning("revoke of %s failed: %s", job_id, exc)
+    if record.job.callback.url:
+        await services.publisher.deliver_callback(job_id)
+    return (await _owned(services, job_id, tenant)).job
+
+
+@router.post("/{job_id}/callback/redeliver", status_code=202, response_model=Job, responses=ERRORS)
+async def redeliver_callback(job_id: str, tenant: TenantDep, services: ServicesDep) -> Job:
+    """Send the finished job's final callback again, with the same ``webhook-id``."""
+    record = await _owned(services, job_id, tenant)
+    if not record.job.callback.url:
+        raise ApiError(409, "conflict", f"job {job_id} has no callback_url")
+    await services.store.apply(job_id, tenant, changes.redeliver())
+    await services.publisher.deliver_callback(job_id)
+    return (await _owned(services, job_id, tenant)).job
