@@ -22,6 +22,10 @@ from mistral_queue.errors import ConfigError
 #: Svix's production schedule, seconds between callback attempts (webhooks.md §3).
 DEFAULT_CALLBACK_DELAYS = (5.0, 300.0, 1800.0, 7200.0, 18000.0, 36000.0, 36000.0)
 
+#: Celery hard time limits per task queue, seconds: a chat run is at most ``max_attempts``
+#: calls of ``mistral_read_timeout`` plus short waits; a callback is three 15 s phases.
+DEFAULT_TIME_LIMITS = {"chat": 900.0, "agent": 1800.0, "batch": 600.0, "callbacks": 120.0}
+
 #: Standard Webhooks v1 §Secret: at least 192 bits of key material.
 MIN_WEBHOOK_SECRET_BYTES = 24
 
@@ -123,6 +127,16 @@ class Settings(BaseSettings):
     sweep_interval: float = Field(default=5.0, gt=0)
     #: Seconds an unstarted job may wait before the sweep publishes it again (a lost message).
     requeue_after_seconds: float = Field(default=300.0, gt=0)
+    #: Seconds a worker keeps retrying to record a job's outcome while Redis is unreachable,
+    #: so an upstream answer it already holds is not asked for again.
+    store_retry_seconds: float = Field(default=60.0, ge=0)
+    #: Seconds running jobs get to finish after SIGTERM; then the worker exits and hands them
+    #: back (their leases are released and the sweep requeues them at once).
+    shutdown_grace_seconds: float = Field(default=60.0, gt=0)
+    #: Celery hard time limit per task queue (chat, agent, batch, callbacks), seconds, JSON;
+    #: the soft limit is 90 % of it. Only the prefork pool enforces them: under the threads
+    #: pool the job deadline and the sweep end a job that runs too long.
+    task_time_limits: dict[str, float] = Field(default_factory=lambda: dict(DEFAULT_TIME_LIMITS))
 
     #: Token streaming: a ``job.delta`` event at most every this many milliseconds...
     delta_interval_ms: float = Field(default=50.0, ge=0)
@@ -140,6 +154,8 @@ class Settings(BaseSettings):
     callback_retry_delays: Annotated[tuple[float, ...], NoDecode] = DEFAULT_CALLBACK_DELAYS
     #: Seconds for one callback POST (Standard Webhooks recommends 15-30 s).
     callback_timeout: float = Field(default=15.0, gt=0)
+    #: Seconds a due callback may wait for its own message before the sweep sends it again.
+    callback_requeue_after_seconds: float = Field(default=30.0, gt=0)
 
     # Rate limits (deployment-wide)
     rate_limit_rps: float | None = Field(default=None, gt=0)

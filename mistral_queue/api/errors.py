@@ -52,7 +52,10 @@ _TAGS = {"chat", "agent", "batch"}
 def _field(error: Any) -> str:
     if error["type"] in ("union_tag_invalid", "union_tag_not_found"):
         return "type"
-    parts = [str(p) for p in error["loc"] if p != "body"]
+    # "body", "query", "header" and "path" say where, not what: the caller knows the name.
+    parts = [str(p) for p in error["loc"]]
+    if parts and parts[0] in ("body", "query", "header", "path"):
+        parts = parts[1:]
     if len(parts) > 1 and parts[0] in _TAGS:
         parts = parts[1:]
     return ".".join(parts) or "body"
@@ -70,7 +73,13 @@ def _validation(_: Request, exc: Exception) -> JSONResponse:
 
 def _http(_: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
-    kinds = {401: "unauthorized", 404: "not_found", 405: "method_not_allowed", 413: "too_large"}
+    kinds = {
+        401: "unauthorized",
+        404: "not_found",
+        405: "method_not_allowed",
+        413: "too_large",
+        422: "validation_error",
+    }
     return error_response(
         exc.status_code, kinds.get(exc.status_code, "http_error"), str(exc.detail)
     )

@@ -42,7 +42,12 @@ class _JobCreateBase(BaseModel):
     callback_url: str | None = Field(
         default=None,
         max_length=2048,
-        description="Where the signed callback is POSTed when the job ends (http or https).",
+        pattern=r"^https?://[^\s/?#]+[^\s]*$",
+        json_schema_extra={"format": "uri"},
+        description=(
+            "Where the signed callback is POSTed when the job ends (http or https). Hosts "
+            "that resolve to private, loopback, link-local or metadata addresses are refused."
+        ),
     )
     metadata: dict[str, Any] = Field(
         default_factory=dict,

@@ -104,7 +104,9 @@ def _respond(
     if last["type"] == "function.result":
         text, _ = truncate_tokens(_results_text(entries), _limit(args))
         return [message_output(text, persona.model, persona.agent_id)]
-    text = strip_markers(content_text(last.get("content"))) if last["type"] == "message.input" else ""
+    text = (
+        strip_markers(content_text(last.get("content"))) if last["type"] == "message.input" else ""
+    )
     outputs: list[dict[str, Any]] = []
     target = _handoff_target(persona, text, agents)
     if target is not None and persona.agent is not None:
@@ -119,9 +121,8 @@ def _respond(
 def _act(
     persona: Persona, entries: list[dict[str, Any]], text: str, args: dict[str, Any]
 ) -> list[dict[str, Any]]:
-    connectors = [
-        t["type"] for t in persona.tools if t.get("type") != "function" and t["type"] in text
-    ]
+    available = [ToolSpec(t["type"], {}) for t in persona.tools if t.get("type") != "function"]
+    connectors = [spec.name for spec in mentioned(available, text)]
     outputs = [
         tool_execution(name, {"query": text}, persona.model, persona.agent_id)
         for name in connectors
@@ -166,9 +167,7 @@ def _results_text(entries: list[dict[str, Any]]) -> str:
             break
         name = names.get(entry["tool_call_id"])
         if name is None:
-            raise ApiError(
-                400, f"No function call with id {entry['tool_call_id']}", param="inputs"
-            )
+            raise ApiError(400, f"No function call with id {entry['tool_call_id']}", param="inputs")
         lines.append(f"The {name} tool returned: {entry['result']}")
     return "\n".join(reversed(lines))
 

@@ -69,7 +69,7 @@ class AgentStore:
         record = self._record(agent_id)
         return self._render(record, self._version(record, version))
 
-    def list(self, page: int, page_size: int, name: str | None = None) -> list[dict[str, Any]]:
+    def page(self, page: int, page_size: int, name: str | None = None) -> list[dict[str, Any]]:
         """Agents newest first, one page (0-indexed)."""
         agents = [self._render(r, r.active) for r in reversed(self._agents.values())]
         if name is not None:

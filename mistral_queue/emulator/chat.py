@@ -80,11 +80,18 @@ class Completion:
         ]
         return {**self._head("chat.completion"), "choices": choices, "usage": self.usage()}
 
-    def chunks(self) -> list[dict[str, Any]]:
-        """The ``chat.completion.chunk`` frames: a role frame, one per token, usage last."""
+    def chunks(self, *, fail: bool = False) -> list[dict[str, Any]]:
+        """The ``chat.completion.chunk`` frames: a role frame, one per token, usage last.
+
+        With ``fail`` the stream stops half-way with ``finish_reason: "error"``, as Mistral
+        does when generation fails after the response started (client-python#74).
+        """
         frames = [self._chunk(0, {"role": "assistant", "content": ""}, None)]
         for index, choice in enumerate(self.choices):
             frames += self._choice_chunks(index, choice)
+        if fail:
+            frames = frames[: max(2, len(frames) // 2)]
+            frames[-1]["choices"][0]["finish_reason"] = "error"
         frames[-1]["usage"] = self.usage()
         return frames
 

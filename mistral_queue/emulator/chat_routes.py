@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 from starlette.responses import Response
 
 from mistral_queue.emulator.catalog import model_card, model_list
 from mistral_queue.emulator.chat import Completion, complete
 from mistral_queue.emulator.chat_schema import ChatCompletionRequest
 from mistral_queue.emulator.errors import ApiError
+from mistral_queue.emulator.middleware import wants_stream_error
 from mistral_queue.emulator.state import EmulatorState, StateDep
 from mistral_queue.emulator.validation import check_chat_model
 from mistral_queue.emulator.wire import data_stream, json_response
@@ -17,10 +18,12 @@ router = APIRouter()
 
 
 @router.post("/v1/chat/completions")
-async def chat_completions(body: ChatCompletionRequest, state: StateDep) -> Response:
+async def chat_completions(
+    body: ChatCompletionRequest, request: Request, state: StateDep
+) -> Response:
     """A chat completion, as JSON or (``stream: true``) as data-only SSE."""
     check_chat_model(state.config, body.model)
-    return render_completion(complete(body, body.model), body.stream, state)
+    return render_completion(complete(body, body.model), body.stream, request, state)
 
 
 @router.get("/v1/models")
@@ -37,10 +40,13 @@ async def retrieve_model(model_id: str, state: StateDep) -> Response:
     return json_response(model_card(model_id))
 
 
-def render_completion(completion: Completion, stream: bool, state: EmulatorState) -> Response:
+def render_completion(
+    completion: Completion, stream: bool, request: Request, state: EmulatorState
+) -> Response:
     """``completion`` as a JSON body or a paced SSE stream, costing its total tokens."""
     cost = completion.total_tokens
     if stream:
         delay = state.faults.faults.stream_chunk_delay_ms
-        return data_stream(completion.chunks(), delay_ms=delay, cost=cost)
+        chunks = completion.chunks(fail=wants_stream_error(request.scope))
+        return data_stream(chunks, delay_ms=delay, cost=cost)
     return json_response(completion.response(), cost=cost)

@@ -98,7 +98,7 @@ class ConversationStore:
             raise not_found("Conversation", conversation_id)
         return found
 
-    def list(self, page: int, page_size: int) -> list[dict[str, Any]]:
+    def page(self, page: int, page_size: int) -> list[dict[str, Any]]:
         """Conversation objects newest first, one page (0-indexed)."""
         newest = list(reversed(self._conversations.values()))
         return [c.summary() for c in newest[page * page_size : (page + 1) * page_size]]

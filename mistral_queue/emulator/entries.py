@@ -55,7 +55,9 @@ def accept_inputs(inputs: Inputs | None) -> list[dict[str, Any]]:
 
 def message_output(content: Any, model: str, agent_id: str | None) -> dict[str, Any]:
     """An assistant ``message.output`` entry."""
-    return _entry("message.output", role="assistant", content=content, model=model, agent_id=agent_id)
+    return _entry(
+        "message.output", role="assistant", content=content, model=model, agent_id=agent_id
+    )
 
 
 def function_call(call: PlannedCall, model: str, agent_id: str | None) -> dict[str, Any]:

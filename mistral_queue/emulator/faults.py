@@ -3,11 +3,13 @@
 A *step* says what happens to one call::
 
     step    := action ("+" action)*
-    action  := "ok" | "drop" | "cut" | "latency=" MS | STATUS (":" param)*
+    action  := "ok" | "drop" | "cut" | "stream_error" | "latency=" MS | STATUS (":" param)*
     param   := SECONDS | "retry_after=" SECONDS | "capacity"
 
 ``drop`` closes the connection without a response, ``cut`` sends the status line and part of
-the body then closes it, ``STATUS`` (400-599) answers Mistral's error body for that status
+the body then closes it, ``stream_error`` lets the call succeed but ends a stream with an
+error (chat: ``finish_reason: "error"``; conversations: ``conversation.response.error``),
+``STATUS`` (400-599) answers Mistral's error body for that status
 (a bare number after ``429:`` is the ``Retry-After`` in seconds). Examples: ``503``,
 ``429:retry_after=2``, ``429:1``, ``429:capacity``, ``latency=300+ok``, ``latency=50+drop``.
 
@@ -41,6 +43,7 @@ class FaultStep:
     capacity: bool = False
     drop: bool = False
     cut: bool = False
+    stream_error: bool = False
     latency_ms: float = 0.0
 
     @property
@@ -60,7 +63,7 @@ class FaultStep:
             if self.retry_after is not None:
                 status += f":retry_after={self.retry_after:g}"
             parts.append(status + (":capacity" if self.capacity else ""))
-        parts += ["drop"] * self.drop + ["cut"] * self.cut
+        parts += ["drop"] * self.drop + ["cut"] * self.cut + ["stream_error"] * self.stream_error
         return "+".join(parts) or "ok"
 
 
@@ -103,8 +106,10 @@ def strip_markers(text: str) -> str:
 def _parse_action(action: str) -> FaultStep:
     if action in ("", "ok"):
         return OK
-    if action in ("drop", "cut"):
-        return FaultStep(drop=action == "drop", cut=action == "cut")
+    if action in ("drop", "cut", "stream_error"):
+        return FaultStep(
+            drop=action == "drop", cut=action == "cut", stream_error=action == "stream_error"
+        )
     if action.startswith("latency="):
         value = action.removeprefix("latency=")
         if not _NUMBER.match(value):
@@ -132,4 +137,8 @@ def _merge(left: FaultStep, right: FaultStep, text: str) -> FaultStep:
     if left.outcome != "ok" and right.outcome != "ok":
         raise FaultSyntaxError(f"fault step {text!r} answers the call twice")
     base = right if right.outcome != "ok" else left
-    return replace(base, latency_ms=left.latency_ms + right.latency_ms)
+    return replace(
+        base,
+        latency_ms=left.latency_ms + right.latency_ms,
+        stream_error=left.stream_error or right.stream_error,
+    )

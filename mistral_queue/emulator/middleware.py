@@ -34,6 +34,8 @@ from mistral_queue.emulator.text import last_user_text
 
 #: Scope key under which ``EmulatorApp`` puts the connection's asyncio transport.
 TRANSPORT_KEY = "emulator.transport"
+#: Scope key set when the fault step asks a stream to end with an error.
+STREAM_ERROR_KEY = "emulator.stream_error"
 #: Seconds to wait for uvicorn to notice a connection we closed.
 _DISCONNECT_WAIT = 5.0
 
@@ -110,6 +112,7 @@ class EmulatorMiddleware:
             await response(scope, receive, send)
         else:
             send.cut = step.cut
+            scope[STREAM_ERROR_KEY] = step.stream_error
             await self.app(scope, receive, send)
             if send.dropped:
                 await send.wait_disconnect()
@@ -200,6 +203,11 @@ class _Responder:
             async with asyncio.timeout(_DISCONNECT_WAIT):
                 while (await self._receive())["type"] != "http.disconnect":
                     continue
+
+
+def wants_stream_error(scope: Scope) -> bool:
+    """Whether this call's fault step is ``stream_error``."""
+    return bool(scope.get(STREAM_ERROR_KEY, False))
 
 
 async def _read_body(receive: Receive) -> bytes:

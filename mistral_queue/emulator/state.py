@@ -13,8 +13,10 @@ from typing import Annotated, Any
 
 from fastapi import Depends, Request
 
+from mistral_queue.emulator.agents import AgentStore
 from mistral_queue.emulator.config import EmulatorConfig
 from mistral_queue.emulator.control import FaultController
+from mistral_queue.emulator.conversations import ConversationStore
 from mistral_queue.emulator.ratelimit import MinuteWindow
 
 
@@ -105,8 +107,8 @@ class EmulatorState:
     log: RequestLog = field(init=False)
     window: MinuteWindow = field(init=False)
     faults: FaultController = field(init=False)
-    #: Stores of the agents, conversations, files and batch features, by name.
-    stores: dict[str, Any] = field(default_factory=dict)
+    agents: AgentStore = field(default_factory=AgentStore)
+    conversations: ConversationStore = field(default_factory=ConversationStore)
 
     def __post_init__(self) -> None:
         self.log = RequestLog(self.config.log_limit)
@@ -118,8 +120,8 @@ class EmulatorState:
         self.log.clear()
         self.window = MinuteWindow()
         self.faults.reset(self.config.run_faults())
-        for store in self.stores.values():
-            store.clear()
+        self.agents.clear()
+        self.conversations.clear()
 
 
 def get_state(request: Request) -> EmulatorState:

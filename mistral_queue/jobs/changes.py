@@ -107,6 +107,32 @@ def fail(error: dict[str, Any]) -> Change:
     return _final("fail", UNFINISHED, JobStatus.FAILED, {"error": error}, {"error": dumps(error)})
 
 
+def expire(deadline_seconds: float) -> Change:
+    """Fail an unfinished job whose overall deadline (``job_deadline_seconds``) has passed."""
+    error = {
+        "type": "deadline_exceeded",
+        "message": f"the job did not finish within its deadline of {deadline_seconds:g} s",
+    }
+    return fail(error)
+
+
+def requeued(*, count: int, status: JobStatus, watch_until: float) -> Change:
+    """The sweep published an unfinished job again (its ``count``-th time): its message was lost.
+
+    Only applies while the job is still ``status``, so a job that moved on meanwhile is left
+    alone; ``watch_until`` is when the sweep may look again (it backs off, so a long backlog
+    does not fill the queue with copies).
+    """
+    return Change(
+        "requeue",
+        frozenset({status}),
+        event="job.requeued",
+        data={"status": status.value, "requeues": count},
+        fields={"requeues": str(count)},
+        watch=watch_until,
+    )
+
+
 def cancel(reason: str = "cancelled by the caller") -> Change:
     """Stop the job: a queued one never runs, a running one stops at its next step."""
     error = {"type": "cancelled", "message": reason}

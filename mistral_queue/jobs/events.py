@@ -6,7 +6,6 @@ An event's id is its stream entry id (``<ms>-<seq>``), which SSE clients send ba
 
 from __future__ import annotations
 
-import re
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Any
@@ -17,12 +16,8 @@ import redis.asyncio as aredis
 #: Events after which a job's log only grows by callback events.
 FINAL_EVENTS = frozenset({"job.succeeded", "job.failed", "job.cancelled"})
 
-_ENTRY_ID = re.compile(r"^\d{1,20}-\d{1,20}$")
-
-
-def valid_position(value: str) -> bool:
-    """Whether ``value`` is a stream entry id (``<ms>-<seq>``) or ``0``."""
-    return value == "0" or bool(_ENTRY_ID.match(value))
+#: A log position: a stream entry id (``<ms>-<seq>``), or ``0`` for the very start.
+POSITION = r"^(0|\d{1,20}-\d{1,20})$"
 
 
 @dataclass(frozen=True)

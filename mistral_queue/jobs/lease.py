@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import secrets
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -51,18 +52,44 @@ class Leases:
             yield False
             return
         with self._lock:
-            self._held[key] = token
+            self._held[job_id] = token
             self._ensure_renewer()
         try:
             yield True
         finally:
             with self._lock:
-                self._held.pop(key, None)
+                self._held.pop(job_id, None)
             self._release(keys=[key], args=[token])
 
     def is_held(self, job_id: str) -> bool:
         """Whether any worker holds the job's lease now."""
         return bool(self.redis.exists(keys.job_lease(job_id)))
+
+    def hand_back(self) -> list[str]:
+        """Give up every lease this process holds and have the sweep look at those jobs now.
+
+        For a worker that must exit while jobs still run (the shutdown grace period is over):
+        another worker takes them over at the next sweep instead of after the lease lapses.
+        The renewer stops, so leases this process takes afterwards are not renewed.
+
+        Returns:
+            The ids of the jobs handed back.
+        """
+        self._stop.set()
+        with self._lock:
+            held = list(self._held.items())
+            self._held.clear()
+        now = time.time()
+        handed = []
+        for job_id, token in held:
+            try:
+                self._release(keys=[keys.job_lease(job_id)], args=[token])
+                self.redis.zadd(keys.JOBS_WATCH, {job_id: now}, xx=True)
+            except redis.RedisError as exc:
+                log.warning("could not hand back %s (its lease lapses instead): %s", job_id, exc)
+                continue
+            handed.append(job_id)
+        return handed
 
     def close(self) -> None:
         """Stop renewing (the held leases then lapse after their TTL)."""
@@ -79,9 +106,11 @@ class Leases:
         while not self._stop.wait(self.ttl_ms / 3000):
             with self._lock:
                 held = list(self._held.items())
-            for key, token in held:
+            for job_id, token in held:
                 try:
-                    self._renew(keys=[key], args=[token, self.ttl_ms])
+                    renewed = self._renew(keys=[keys.job_lease(job_id)], args=[token, self.ttl_ms])
+                    if not renewed and self._held.get(job_id) == token:
+                        log.warning("lease on %s lapsed; another worker may take it", job_id)
                 except redis.RedisError as exc:
                     # The next round tries again; a lapse only lets the sweep requeue the job.
-                    log.warning("lease renewal failed for %s: %s", key, exc)
+                    log.warning("lease renewal failed for %s: %s", job_id, exc)

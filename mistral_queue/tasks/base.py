@@ -1,4 +1,10 @@
-"""The frame every job task runs in: lease, state changes, retries and the final callback."""
+"""The frame every job task runs in: lease, state changes, retries and the final callback.
+
+Reliability rules (docs/guarantees.md): a delivery of a job another worker leases is dropped
+and a final job never runs again; the outcome of an upstream call is the first thing recorded,
+retried through a Redis outage, so an answer already received is never asked for again; a job
+past its deadline fails with a callback instead of running on.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +13,11 @@ import time
 from collections.abc import Callable
 from typing import Any, TypeVar
 
+import redis
 from celery import Task
+from celery.exceptions import SoftTimeLimitExceeded
+from kombu.exceptions import OperationalError
+from tenacity import Retrying, retry_if_exception_type, stop_after_delay, wait_exponential
 
 from mistral_queue.jobs import changes
 from mistral_queue.jobs.errors import InvalidTransition, JobNotFound
@@ -21,9 +31,16 @@ log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
+#: Redis errors worth waiting out: the server restarts, loads its AOF, or is unreachable.
+REDIS_DOWN = (redis.ConnectionError, redis.TimeoutError)
+
 
 class JobStopped(Exception):
     """Raised inside a job when it was cancelled (or finished) by someone else meanwhile."""
+
+
+class JobExpired(JobStopped):
+    """Raised inside a job when its deadline has passed, or would before the next attempt."""
 
 
 class JobRun:
@@ -70,14 +87,22 @@ class JobRun:
         """The X-Request-ID sent upstream: the job id and the attempt number."""
         return f"{self.job_id}:{attempt}"
 
+    def check_deadline(self, wait: float = 0.0) -> None:
+        """Raise :class:`JobExpired` when the job's deadline is less than ``wait`` s away."""
+        deadline = self.record.deadline
+        if deadline is not None and time.time() + wait > deadline:
+            raise JobExpired(f"job {self.job_id} is past its deadline")
+
     def _watch_until(self, seconds: float = 0.0) -> float:
         # The sweep looks again once the lease could have lapsed (plus any wait).
         return time.time() + seconds + 3 * self.rt.settings.lease_seconds
 
     def _on_attempt(self, number: int) -> None:
+        self.check_deadline()
         self.apply(changes.attempt(number, watch_until=self._watch_until()))
 
     def _on_retry(self, info: RetryInfo) -> None:
+        self.check_deadline(info.delay)
         change = changes.retrying(
             attempt=info.attempt,
             delay=info.delay,
@@ -92,14 +117,39 @@ def enqueue_callback(task: Task[Any, Any], job_id: str) -> None:
     task.app.send_task(DELIVER_CALLBACK, args=[job_id], queue=CALLBACKS_QUEUE)
 
 
+def record(run: JobRun, change: changes.Change) -> None:
+    """Apply ``change``, waiting out a Redis outage for up to ``store_retry_seconds``.
+
+    Raises:
+        JobStopped: the job moved on meanwhile (cancelled, expired, finished elsewhere).
+        redis.ConnectionError: Redis stayed unreachable; the sweep recovers the job later.
+    """
+
+    def warn(state: Any) -> None:
+        log.warning("job %s: Redis unreachable, retrying to record %s", run.job_id, change.action)
+
+    retrying = Retrying(
+        retry=retry_if_exception_type(REDIS_DOWN),
+        stop=stop_after_delay(run.rt.settings.store_retry_seconds),
+        wait=wait_exponential(multiplier=0.1, max=2.0),
+        before_sleep=warn,
+        reraise=True,
+    )
+    retrying(run.apply, change)
+
+
 def finish(run: JobRun, change: changes.Change) -> None:
-    """Apply a final change and hand the callback to the callbacks queue."""
+    """Record a final change, then hand the callback to the callbacks queue."""
     try:
-        run.apply(change)
+        record(run, change)
     except JobStopped:
         log.info("job %s already finished elsewhere", run.job_id)
         return
-    enqueue_callback(run.task, run.job_id)
+    try:
+        enqueue_callback(run.task, run.job_id)
+    except OperationalError as exc:
+        # The callback is in the callbacks-due set: the sweep sends it.
+        log.warning("job %s: could not publish its callback (%s); the sweep will", run.job_id, exc)
 
 
 def run_job(task: Task[Any, Any], job_id: str, work: Callable[[JobRun], Any]) -> None:
@@ -114,16 +164,19 @@ def run_job(task: Task[Any, Any], job_id: str, work: Callable[[JobRun], Any]) ->
         if not held:
             log.info("job %s is leased by another worker; dropping this delivery", job_id)
             return
-        record = rt.store.get(job_id)
-        if record is None or record.is_final or record.status == JobStatus.REQUIRES_ACTION:
-            log.info("job %s has nothing to run (%s)", job_id, record and record.status)
+        stored = rt.store.get(job_id)
+        if stored is None or stored.is_final or stored.status == JobStatus.REQUIRES_ACTION:
+            log.info("job %s has nothing to run (%s)", job_id, stored and stored.status)
             return
-        _run_leased(task, JobRun(task, rt, record), work)
+        _run_leased(task, JobRun(task, rt, stored), work)
 
 
 def _run_leased(task: Task[Any, Any], run: JobRun, work: Callable[[JobRun], Any]) -> None:
     try:
+        run.check_deadline()
         result = work(run)
+    except JobExpired:
+        finish(run, changes.expire(run.rt.settings.job_deadline_seconds))
     except JobStopped as exc:
         log.info("job %s stopped: %s", run.job_id, exc)
     except DeferRetry as exc:
@@ -131,6 +184,12 @@ def _run_leased(task: Task[Any, Any], run: JobRun, work: Callable[[JobRun], Any]
         raise task.retry(countdown=exc.delay, max_retries=None) from None
     except UpstreamError as exc:
         finish(run, changes.fail(exc.to_dict()))
+    except SoftTimeLimitExceeded:
+        message = f"the task ran past its soft time limit of {task.soft_time_limit} s"
+        finish(run, changes.fail({"type": "timeout", "message": message}))
+    except REDIS_DOWN as exc:
+        # Not the job's fault: its lease lapses and the sweep runs it again.
+        log.warning("job %s interrupted, Redis unreachable: %s", run.job_id, exc)
     except Exception as exc:
         # A bug must not leave the job running for the sweep to requeue forever.
         log.exception("job %s crashed", run.job_id)

@@ -29,6 +29,9 @@ log = logging.getLogger(__name__)
 #: Longest wait (seconds) scheduled as a Celery countdown; longer ones go through the sweep.
 MAX_COUNTDOWN = 600.0
 
+#: Seconds before its due time an attempt may run anyway (Celery ETAs are not exact).
+EARLY_TOLERANCE = 1.0
+
 
 def payload(record: JobRecord) -> bytes:
     """The callback body: ``{"type", "timestamp", "data": <job>}`` (Standard Webhooks §Payload)."""
@@ -60,6 +63,8 @@ def _record_attempt(
         "callback_last_error": result.error or "",
     }
     data: dict[str, Any] = {"attempt": attempt, "status_code": result.status_code}
+    # An empty value removes the field: only a pending retry has a next attempt time.
+    fields["callback_next_attempt_at"] = ""
     if result.ok:
         status, event, due = CallbackStatus.DELIVERED, "callback.delivered", None
     elif delay is None:
@@ -98,20 +103,43 @@ def send(record: JobRecord) -> float | None:
     return _record_attempt(record, attempt, result, delay)
 
 
+def is_due(record: JobRecord, now: float) -> bool:
+    """Whether the job's callback is pending and its next attempt time (if any) has come.
+
+    A duplicate message (a sweep resend, a broker redelivery) that arrives before the
+    scheduled retry must not spend an attempt of the schedule early.
+    """
+    callback = record.job.callback
+    if record.callback_event is None or callback.status != CallbackStatus.PENDING:
+        return False
+    if callback.next_attempt_at is None:
+        return True
+    due = datetime.fromisoformat(callback.next_attempt_at).timestamp()
+    return due <= now + EARLY_TOLERANCE
+
+
 @shared_task(bind=True, name=DELIVER_CALLBACK, max_retries=None)
 def deliver_callback(self: Task[Any, Any], job_id: str) -> None:
-    """Deliver the pending callback of ``job_id`` (one attempt), then schedule the next."""
+    """Deliver the pending callback of ``job_id`` (one attempt), then schedule the next.
+
+    A message for a callback that is not pending is dropped (and the job leaves the due set);
+    one that comes before the next attempt is due is dropped too: the scheduled message, or
+    the sweep, sends it on time.
+    """
     rt = runtime()
     lock = keys.callback_lock(job_id)
-    hold = rt.settings.callback_timeout + 30
+    # One attempt is at most three timed phases (connect, send, read) plus DNS.
+    hold = 3 * rt.settings.callback_timeout + 5
     if not rt.redis.set(lock, "1", nx=True, ex=int(hold)):
         return
     try:
         record = rt.store.get(job_id)
-        callback = record.job.callback if record else None
-        due_now = callback is not None and callback.status == CallbackStatus.PENDING
-        if record is None or record.callback_event is None or not due_now:
+        pending = record is not None and record.job.callback.status == CallbackStatus.PENDING
+        if record is None or record.callback_event is None or not pending:
             rt.redis.zrem(keys.CALLBACKS_DUE, job_id)
+            return
+        if not is_due(record, time.time()):
+            log.info("callback for %s is not due yet; dropping an early message", job_id)
             return
         due = send(record)
     finally:

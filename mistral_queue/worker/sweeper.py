@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 import redis
 from celery import Celery
+from kombu.exceptions import OperationalError
 
 from mistral_queue.jobs import changes, keys
 from mistral_queue.jobs.errors import JobError
@@ -25,10 +26,11 @@ from mistral_queue.tasks.runtime import Runtime
 
 log = logging.getLogger(__name__)
 
-#: Seconds a due callback may wait for its own Celery message before the sweep sends one.
-CALLBACK_GRACE = 30.0
 #: Most entries of each kind handled per sweep, so one sweep stays short.
 BATCH = 500
+#: Cap of the requeue backoff exponent: a job lost again and again is published at most
+#: every ``requeue_after_seconds * 2**MAX_BACKOFF`` seconds.
+MAX_BACKOFF = 5
 
 
 @dataclass
@@ -64,8 +66,11 @@ class Sweeper:
             try:
                 if self._lead():
                     self.sweep()
-            except (redis.RedisError, OSError) as exc:
+            except (redis.RedisError, OSError, OperationalError) as exc:
                 log.warning("sweep skipped: %s", exc)
+            except Exception:
+                # The thread must outlive any one bad sweep, or recovery stops for good.
+                log.exception("sweep failed")
 
     def _lead(self) -> bool:
         ttl = int(self.rt.settings.sweep_interval * 3000)
@@ -90,10 +95,13 @@ class Sweeper:
 
     def _callbacks(self, now: float) -> int:
         client = self.rt.redis
-        due = client.zrangebyscore(keys.CALLBACKS_DUE, "-inf", now - CALLBACK_GRACE, 0, BATCH)
+        settings = self.rt.settings
+        grace = settings.callback_requeue_after_seconds
+        due = client.zrangebyscore(keys.CALLBACKS_DUE, "-inf", now - grace, 0, BATCH)
         for job_id in map(str, due):
-            # Claim it for one delivery's time, so the next sweep does not send it again.
-            claim = now + self.rt.settings.callback_timeout + CALLBACK_GRACE
+            # Claim it for one delivery's time, so the next sweep does not send it again;
+            # the task itself goes by the job's callback fields, not by this score.
+            claim = now + 2 * settings.callback_timeout + grace
             client.zadd(keys.CALLBACKS_DUE, {job_id: claim}, xx=True)
             self.app.send_task(DELIVER_CALLBACK, args=[job_id], queue=CALLBACKS_QUEUE)
         return len(due)
@@ -109,28 +117,35 @@ class Sweeper:
             self._watch(job_id, now + 3 * self.rt.settings.lease_seconds)
         elif record.status == JobStatus.REQUIRES_ACTION:
             self._watch(job_id, record.deadline or now + self.rt.settings.requeue_after_seconds)
-        else:
-            self._requeue(record)
-            self._watch(job_id, now + self.rt.settings.requeue_after_seconds)
+        elif self._requeue(record, now):
             report.requeued += 1
 
     def _watch(self, job_id: str, at: float) -> None:
         self.rt.redis.zadd(keys.JOBS_WATCH, {job_id: at}, xx=True)
 
-    def _requeue(self, record: JobRecord) -> None:
+    def _requeue(self, record: JobRecord, now: float) -> bool:
+        """Publish the job again, recording it first (so a job that moved on is left alone)."""
+        count = int(self.rt.redis.hget(keys.job(record.id), "requeues") or 0) + 1
+        backoff = self.rt.settings.requeue_after_seconds * 2 ** min(count - 1, MAX_BACKOFF)
+        change = changes.requeued(count=count, status=record.status, watch_until=now + backoff)
+        try:
+            self.rt.store.apply(record.id, record.tenant, change)
+        except JobError:
+            return False
         kind = record.job.type
         log.warning(
-            "job %s is %s with no worker on it: publishing it again", record.id, record.status
+            "job %s is %s with no worker on it: publishing it again (#%d)",
+            record.id,
+            record.status,
+            count,
         )
         self.app.send_task(RUN_TASKS[kind], args=[record.id], task_id=record.id, queue=QUEUES[kind])
+        return True
 
     def _expire(self, record: JobRecord) -> None:
-        error = {
-            "type": "deadline_exceeded",
-            "message": f"the job did not finish within {self.rt.settings.job_deadline_seconds} s",
-        }
+        change = changes.expire(self.rt.settings.job_deadline_seconds)
         try:
-            self.rt.store.apply(record.id, record.tenant, changes.fail(error))
+            self.rt.store.apply(record.id, record.tenant, change)
         except JobError:
             return
         self.app.send_task(DELIVER_CALLBACK, args=[record.id], queue=CALLBACKS_QUEUE)

@@ -44,3 +44,25 @@ def log_entries(http: httpx.Client, **filters: Any) -> list[dict[str, Any]]:
     response.raise_for_status()
     data: list[dict[str, Any]] = response.json()["data"]
     return data
+
+
+WEATHER = {
+    "type": "function",
+    "function": {
+        "name": "get_weather",
+        "parameters": {
+            "type": "object",
+            "properties": {"city": {"type": "string"}},
+            "required": ["city"],
+        },
+    },
+}
+
+
+def create_agent(client: httpx.Client, **fields: Any) -> dict[str, Any]:
+    """POST /v1/agents with defaults for model and name."""
+    body = {"model": "mistral-small-latest", "name": "helper", **fields}
+    response = client.post("/v1/agents", json=body)
+    assert response.status_code == 200, response.text
+    agent: dict[str, Any] = response.json()
+    return agent

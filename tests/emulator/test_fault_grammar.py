@@ -25,6 +25,8 @@ from mistral_queue.emulator.faults import (
         ("429:capacity:3", FaultStep(status=429, retry_after=3.0, capacity=True)),
         ("drop", FaultStep(drop=True)),
         ("cut", FaultStep(cut=True)),
+        ("stream_error", FaultStep(stream_error=True)),
+        ("latency=5+stream_error", FaultStep(stream_error=True, latency_ms=5.0)),
         ("latency=300", FaultStep(latency_ms=300.0)),
         ("latency=50+500", FaultStep(status=500, latency_ms=50.0)),
     ],

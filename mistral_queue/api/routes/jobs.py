@@ -13,6 +13,7 @@ from fastapi.responses import JSONResponse
 
 from mistral_queue.api.deps import Services, ServicesDep, TenantDep
 from mistral_queue.api.errors import ApiError
+from mistral_queue.api.routing import OrjsonRoute
 from mistral_queue.api.schemas import ErrorBody, JobCreate, JobList, request_body
 from mistral_queue.jobs import changes, listing
 from mistral_queue.jobs.errors import JobNotFound
@@ -30,7 +31,7 @@ from mistral_queue.webhooks.guard import check_url_async
 
 log = logging.getLogger(__name__)
 
-router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
+router = APIRouter(prefix="/v1/jobs", tags=["jobs"], route_class=OrjsonRoute)
 
 ERRORS: dict[int | str, dict[str, object]] = {
     code: {"model": ErrorBody} for code in (400, 401, 404, 409, 413, 422, 503)
@@ -112,7 +113,7 @@ async def list_jobs(
     type: Annotated[list[JobType], Query(description="Keep these job types.")] = [],  # noqa: B006
     created_after: datetime | None = None,
     created_before: datetime | None = None,
-    cursor: Annotated[str | None, Query(max_length=100)] = None,
+    cursor: Annotated[str | None, Query(max_length=100, pattern=r"^\d{1,20}:job_\w+$")] = None,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
 ) -> JobList:
     """The tenant's jobs, newest first; pass ``next_cursor`` back as ``cursor`` for more."""

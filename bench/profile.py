@@ -1,0 +1,101 @@
+"""py-spy profiles of a benchmarked process, and where their time goes.
+
+``python -m bench.profile FILE.folded [--top N]`` prints the summary of a recorded profile:
+for the functions seen most, the share of samples they are on the stack (inclusive) and at
+its top (self). Benchmarks record with ``--profile``; ``py-spy`` is ``pip install py-spy``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import subprocess
+import sys
+from collections import Counter
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from rich.table import Table
+
+from bench.common import OUT_DIR, console
+
+
+@dataclass
+class Recording:
+    """A py-spy run sampling one process into a collapsed-stack file."""
+
+    popen: subprocess.Popen[bytes]
+    path: Path
+
+    def wait(self, timeout: float) -> Path | None:
+        """Wait for py-spy to write its file; None when it failed or timed out."""
+        try:
+            self.popen.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.popen.kill()
+            self.popen.wait(5)
+            return None
+        return self.path if self.path.exists() else None
+
+
+def record(pid: int, seconds: float, name: str, *, gil: bool = False) -> Recording | None:
+    """Start sampling ``pid`` for ``seconds``: idle threads excluded, and with ``gil`` only the
+    thread holding the GIL (where a threads-pool worker's one core of CPU goes)."""
+    binary = Path(sys.executable).parent / "py-spy"
+    found = str(binary) if binary.exists() else shutil.which("py-spy")
+    if not found:
+        console.print("[yellow]py-spy is not installed (pip install py-spy): no profile[/yellow]")
+        return None
+    OUT_DIR.mkdir(exist_ok=True)
+    path = OUT_DIR / f"{name}-{datetime.now(UTC):%Y%m%dT%H%M%SZ}.folded"
+    argv = [found, "record", "--pid", str(pid), "--duration", str(max(1, round(seconds))),
+            "--rate", "250", "--format", "raw", "--output", str(path),
+            *(["--gil"] if gil else [])]  # fmt: skip
+    popen = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return Recording(popen, path)
+
+
+def _frame_name(frame: str) -> str:
+    # py-spy raw frames look like "function (path/to/module.py:123)"; keep function and file.
+    name, _, where = frame.partition(" (")
+    module = where.rsplit("/", 1)[-1].split(":", 1)[0]
+    return f"{name} ({module})" if module else name
+
+
+def summarize(path: Path, top: int = 20) -> Table:
+    """The ``top`` functions by inclusive share of samples, with their self share."""
+    inclusive: Counter[str] = Counter()
+    own: Counter[str] = Counter()
+    total = 0
+    for line in path.read_text().splitlines():
+        stack, _, count_text = line.rpartition(" ")
+        if not stack or not count_text.isdigit():
+            continue
+        count = int(count_text)
+        frames = [_frame_name(f) for f in stack.split(";")]
+        total += count
+        for name in set(frames):
+            inclusive[name] += count
+        own[frames[-1]] += count
+    table = Table(title=f"{path.name}: {total} samples")
+    for header in ("function (file)", "inclusive %", "self %"):
+        table.add_column(header, justify="left" if header.startswith("function") else "right")
+    for name, count in inclusive.most_common(top):
+        share = 100 * count / max(total, 1)
+        table.add_row(name, f"{share:.1f}", f"{100 * own[name] / max(total, 1):.1f}")
+    return table
+
+
+def main() -> None:
+    """Print the summary of each file given."""
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("files", nargs="+", type=Path)
+    parser.add_argument("--top", type=int, default=25)
+    args = parser.parse_args()
+    for path in args.files:
+        console.print(summarize(path, args.top))
+
+
+if __name__ == "__main__":
+    main()
