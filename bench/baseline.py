@@ -102,14 +102,14 @@ async def create_job(job: JobIn) -> Response:
     if _redis is None:
         _redis = aredis.Redis.from_url(_env("BENCH_BROKER_URL"))
     job_id = f"job_{uuid.uuid4().hex}"
-    record = {
+    record: dict[str | bytes, str | bytes | float] = {
         "id": job_id,
         "type": job.type,
         "request": orjson.dumps(job.request),
         "callback_url": str(job.callback_url or ""),
         "created_at": time.time(),
     }
-    await _redis.hset(f"job:{job_id}", mapping=record)  # type: ignore[misc]
+    await _redis.hset(f"job:{job_id}", mapping=record)  # type: ignore[arg-type]
     celery_app.send_task("bench.chat", args=[job_id], task_id=job_id, queue=QUEUE)
     body = orjson.dumps({"id": job_id, "status": "queued"})
     return Response(body, status_code=202, media_type="application/json")

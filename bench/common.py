@@ -105,7 +105,9 @@ def report(name: str, title: str, rows: Sequence[Row], notes: Sequence[str] = ()
     for header in ("metric", "target", "baseline", "ours", "ours/baseline"):
         table.add_column(header, justify="left" if header == "metric" else "right")
     for row in rows:
-        table.add_row(row.metric, row.target, row.cell(row.baseline), row.cell(row.ours), row.ratio())
+        table.add_row(
+            row.metric, row.target, row.cell(row.baseline), row.cell(row.ours), row.ratio()
+        )
     console.print(table)
     for note in notes:
         console.print(f"  • {note}")

@@ -73,8 +73,16 @@ def have_wrk() -> bool:
     return shutil.which("wrk") is not None
 
 
-def run_wrk(url: str, body: bytes, headers: Mapping[str, str], *, connections: int,
-            seconds: float, cap: int, expect: int = 202) -> LoadResult:  # fmt: skip
+def run_wrk(
+    url: str,
+    body: bytes,
+    headers: Mapping[str, str],
+    *,
+    connections: int,
+    seconds: float,
+    cap: int,
+    expect: int = 202,
+) -> LoadResult:
     """Run ``wrk -t1 -c<connections> -d<seconds>s --latency`` POSTing ``body`` to ``url``.
 
     Raises:
@@ -82,12 +90,26 @@ def run_wrk(url: str, body: bytes, headers: Mapping[str, str], *, connections: i
     """
     _loopback(url)
     header_lines = "\n".join(f'wrk.headers["{k}"] = "{v}"' for k, v in headers.items())
-    script = WRK_LUA % {"body": body.decode(), "headers": header_lines,
-                        "expect": expect, "cap": cap}  # fmt: skip
+    script = WRK_LUA % {
+        "body": body.decode(),
+        "headers": header_lines,
+        "expect": expect,
+        "cap": cap,
+    }
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as handle:
         handle.write(script)
-    argv = ["wrk", "-t1", f"-c{connections}", f"-d{max(1, round(seconds))}s", "--latency",
-            "--timeout", "10s", "-s", handle.name, url]  # fmt: skip
+    argv = [
+        "wrk",
+        "-t1",
+        f"-c{connections}",
+        f"-d{max(1, round(seconds))}s",
+        "--latency",
+        "--timeout",
+        "10s",
+        "-s",
+        handle.name,
+        url,
+    ]
     try:
         done = subprocess.run(argv, capture_output=True, text=True, timeout=seconds + 30)
     finally:
@@ -96,13 +118,26 @@ def run_wrk(url: str, body: bytes, headers: Mapping[str, str], *, connections: i
     if line is None:
         raise BenchError(f"wrk gave no result: {done.stdout[-500:]} {done.stderr[-500:]}")
     data = json.loads(line.removeprefix("WRKJSON "))
-    return LoadResult(data["requests"], data["duration_us"] / 1e6, data["unexpected"],
-                      data["errors"], data["p50_us"] / 1e3, data["p99_us"] / 1e3,
-                      data["max_us"] / 1e3)  # fmt: skip
+    return LoadResult(
+        data["requests"],
+        data["duration_us"] / 1e6,
+        data["unexpected"],
+        data["errors"],
+        data["p50_us"] / 1e3,
+        data["p99_us"] / 1e3,
+        data["max_us"] / 1e3,
+    )
 
 
-async def _httpx_load(url: str, body: bytes, headers: Mapping[str, str], connections: int,
-                      seconds: float, cap: int, expect: int) -> LoadResult:  # fmt: skip
+async def _httpx_load(
+    url: str,
+    body: bytes,
+    headers: Mapping[str, str],
+    connections: int,
+    seconds: float,
+    cap: int,
+    expect: int,
+) -> LoadResult:
     latencies: list[float] = []
     counts = {"unexpected": 0, "errors": 0}
     stop_at = time.monotonic() + seconds
@@ -125,23 +160,45 @@ async def _httpx_load(url: str, body: bytes, headers: Mapping[str, str], connect
     elapsed = time.monotonic() - started
     if not latencies:
         raise BenchError(f"no answers from {url}")
-    return LoadResult(len(latencies), elapsed, counts["unexpected"], counts["errors"],
-                      percentile(latencies, 50), percentile(latencies, 99),
-                      max(latencies))  # fmt: skip
+    return LoadResult(
+        len(latencies),
+        elapsed,
+        counts["unexpected"],
+        counts["errors"],
+        percentile(latencies, 50),
+        percentile(latencies, 99),
+        max(latencies),
+    )
 
 
-def run_load(url: str, body: bytes, headers: Mapping[str, str], *, connections: int,
-             seconds: float, cap: int, tool: str = "wrk", expect: int = 202) -> LoadResult:  # fmt: skip
+def run_load(
+    url: str,
+    body: bytes,
+    headers: Mapping[str, str],
+    *,
+    connections: int,
+    seconds: float,
+    cap: int,
+    tool: str = "wrk",
+    expect: int = 202,
+) -> LoadResult:
     """Load ``url`` with ``tool`` (``wrk``, else the httpx generator) for ``seconds``."""
     if tool == "wrk" and have_wrk():
-        return run_wrk(url, body, headers, connections=connections, seconds=seconds, cap=cap,
-                       expect=expect)  # fmt: skip
+        return run_wrk(
+            url, body, headers, connections=connections, seconds=seconds, cap=cap, expect=expect
+        )
     _loopback(url)
     return asyncio.run(_httpx_load(url, body, headers, connections, seconds, cap, expect))
 
 
-async def _fill(url: str, make_body: Callable[[int], bytes], headers: Mapping[str, str],
-                count: int, concurrency: int, deadline: Deadline) -> list[str]:  # fmt: skip
+async def _fill(
+    url: str,
+    make_body: Callable[[int], bytes],
+    headers: Mapping[str, str],
+    count: int,
+    concurrency: int,
+    deadline: Deadline,
+) -> list[str]:
     ids: list[str] = []
     next_index = iter(range(count))
     limits = httpx.Limits(max_connections=concurrency)
@@ -159,8 +216,14 @@ async def _fill(url: str, make_body: Callable[[int], bytes], headers: Mapping[st
     return ids
 
 
-def fill(url: str, make_body: Callable[[int], bytes], headers: Mapping[str, str], count: int,
-         deadline: Deadline, concurrency: int = 32) -> list[str]:  # fmt: skip
+def fill(
+    url: str,
+    make_body: Callable[[int], bytes],
+    headers: Mapping[str, str],
+    count: int,
+    deadline: Deadline,
+    concurrency: int = 32,
+) -> list[str]:
     """POST ``count`` jobs (``make_body(i)``) and return their ids; every answer must be 202.
 
     Raises:

@@ -50,21 +50,50 @@ def record(pid: int, seconds: float, name: str, *, gil: bool = False) -> Recordi
     OUT_DIR.mkdir(exist_ok=True)
     path = OUT_DIR / f"{name}-{datetime.now(UTC):%Y%m%dT%H%M%SZ}.folded"
     argv = [found, "record", "--pid", str(pid), "--duration", str(max(1, round(seconds))),
-            "--rate", "250", "--format", "raw", "--output", str(path),
+            "--rate", "250", "--nonblocking", "--format", "raw", "--output", str(path),
             *(["--gil"] if gil else [])]  # fmt: skip
     popen = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     return Recording(popen, path)
 
 
-def _frame_name(frame: str) -> str:
-    # py-spy raw frames look like "function (path/to/module.py:123)"; keep function and file.
+#: Files of start-up frames under every sample (the CLI, uvicorn's runner, thread bootstrap).
+PLUMBING = (
+    "<frozen runpy>",
+    "typer/",
+    "click/",
+    "mistral_queue/cli.py",
+    "uvicorn/main.py",
+    "uvicorn/server.py",
+    "uvicorn/_compat.py",
+    "asyncio/runners.py",
+    "threading.py",
+    "celery/bin/",
+    "celery/apps/",
+    "celery/worker/worker.py",
+    "celery/bootsteps.py",
+)
+
+
+def _frame_name(frame: str) -> str | None:
+    # py-spy raw frames look like "function (path/to/module.py:123)": keep the function and the
+    # last two path parts, and drop start-up plumbing.
     name, _, where = frame.partition(" (")
-    module = where.rsplit("/", 1)[-1].split(":", 1)[0]
-    return f"{name} ({module})" if module else name
+    path = where.rsplit(":", 1)[0]
+    if path.startswith(PLUMBING) or "/".join(path.split("/")[-2:]).startswith(PLUMBING):
+        return None
+    short = "/".join(path.split("/")[-2:])
+    return f"{name} ({short})" if short else name
 
 
-def summarize(path: Path, top: int = 20) -> Table:
-    """The ``top`` functions by inclusive share of samples, with their self share."""
+#: Leaf frames of threads that only wait (py-spy's ``--nonblocking`` cannot tell idle ones).
+IDLE = {"Condition.wait", "Event.wait", "Queue.get", "select", "EpollSelector.select", "poll"}
+#: Frames above this inclusive share are entry points (main, run loop), not news.
+ENTRY_SHARE = 0.9
+#: Where a sample with only plumbing frames is counted: the event loop (uvloop) or C code.
+OUTSIDE = "(event loop / C code under start-up frames)"
+
+
+def _counts(path: Path) -> tuple[Counter[str], Counter[str], int]:
     inclusive: Counter[str] = Counter()
     own: Counter[str] = Counter()
     total = 0
@@ -72,18 +101,34 @@ def summarize(path: Path, top: int = 20) -> Table:
         stack, _, count_text = line.rpartition(" ")
         if not stack or not count_text.isdigit():
             continue
+        frames = [n for f in stack.split(";") if (n := _frame_name(f))] or [OUTSIDE]
+        if frames[-1].split(" (")[0] in IDLE:
+            continue
         count = int(count_text)
-        frames = [_frame_name(f) for f in stack.split(";")]
         total += count
         for name in set(frames):
             inclusive[name] += count
         own[frames[-1]] += count
-    table = Table(title=f"{path.name}: {total} samples")
+    return inclusive, own, total
+
+
+def summarize(path: Path, top: int = 20) -> Table:
+    """The ``top`` functions by inclusive share of busy samples, with their self share.
+
+    Samples whose leaf only waits are dropped, and so are entry frames present in nearly
+    every sample, so what is left says where the busy time goes.
+    """
+    inclusive, own, total = _counts(path)
+    table = Table(title=f"{path.name}: {total} busy samples")
     for header in ("function (file)", "inclusive %", "self %"):
         table.add_column(header, justify="left" if header.startswith("function") else "right")
-    for name, count in inclusive.most_common(top):
-        share = 100 * count / max(total, 1)
-        table.add_row(name, f"{share:.1f}", f"{100 * own[name] / max(total, 1):.1f}")
+    shown = [(n, c) for n, c in inclusive.most_common() if c < ENTRY_SHARE * total][:top]
+    for name, count in shown:
+        table.add_row(name, f"{100 * count / total:.1f}", f"{100 * own[name] / total:.1f}")
+    table.add_section()
+    for name, count in own.most_common(top // 2):
+        table.add_row(f"[dim]self:[/dim] {name}", f"{100 * inclusive[name] / total:.1f}",
+                      f"{100 * count / total:.1f}")  # fmt: skip
     return table
 
 

@@ -96,26 +96,38 @@ def flower(host: Host = "127.0.0.1", port: int = 5555) -> None:
     create_celery(settings).start(argv)
 
 
+Opt = typer.Option
+
+
 @app.command()
 def emulator(
     host: Host = "127.0.0.1",
     port: int = 8800,
-    latency_ms: Annotated[float, typer.Option(help="Added latency per call, ms.")] = 0.0,
-    rps_limit: Annotated[float | None, typer.Option(help="Answer 429 above this rate.")] = None,
-    error_rate: Annotated[float, typer.Option(help="Share of calls failed (storm mode).")] = 0.0,
-    drop_rate: Annotated[float, typer.Option(help="Share of connections dropped.")] = 0.0,
-    seed: Annotated[int | None, typer.Option(help="Seed of the fault RNG.")] = None,
+    latency_ms: Annotated[float | None, Opt(help="Added latency per call, ms.")] = None,
+    stream_chunk_delay_ms: Annotated[float | None, Opt(help="Delay between stream frames.")] = None,
+    rps_limit: Annotated[float | None, Opt(help="Answer 429 above this rate.")] = None,
+    fail_next: Annotated[int | None, Opt(help="Fail the next N calls with --fail-with.")] = None,
+    fail_with: Annotated[str | None, Opt(help="Fault step, e.g. 503, 429:2, drop.")] = None,
+    script: Annotated[str | None, Opt(help="Steps for the next calls: '503,drop,ok'.")] = None,
+    error_rate: Annotated[float | None, Opt(help="Share of calls failed (storm).")] = None,
+    error_statuses: Annotated[str | None, Opt(help="Statuses a storm uses: '429,503'.")] = None,
+    drop_rate: Annotated[float | None, Opt(help="Share of connections dropped.")] = None,
+    seed: Annotated[int | None, Opt(help="Seed of the fault RNG.")] = None,
+    retry_after_seconds: Annotated[float | None, Opt(help="Retry-After of a 429.")] = None,
+    api_keys: Annotated[str | None, Opt(help="Accepted keys (default: any).")] = None,
+    batch_pace_seconds: Annotated[float | None, Opt(help="Seconds per batch step.")] = None,
+    batch_outcome: Annotated[str | None, Opt(help="Force FAILED or TIMEOUT_EXCEEDED.")] = None,
 ) -> None:
-    """Serve the Mistral-compatible emulator."""
+    """Serve the Mistral-compatible emulator (faults: see the README)."""
     from mistral_queue.emulator.server import build_config, serve
 
-    config = build_config(
-        latency_ms=latency_ms,
-        rps_limit=rps_limit,
-        error_rate=error_rate,
-        drop_rate=drop_rate,
-        seed=seed,
-    )
+    options = dict(locals())
+    for name in ("host", "port", "build_config", "serve"):
+        options.pop(name, None)
+    try:
+        config = build_config(**options)
+    except MistralQueueError as exc:
+        raise _fail(exc) from None
     serve(host, port, config)
 
 

@@ -166,6 +166,31 @@ class Settings(BaseSettings):
     #: Seconds a worker may sleep for a rate-limit slot; longer waits go back to Celery.
     rate_limit_max_inline_wait: float = Field(default=0.5, ge=0)
 
+    #: Jobs one tenant may run at once across the deployment; unset means no cap.
+    tenant_max_concurrency: int | None = Field(default=None, gt=0)
+
+    # Batch jobs
+    #: Batches with more requests than this default to mode ``api`` (Mistral's Batch API);
+    #: smaller ones to ``direct`` (one chat call per request).
+    batch_api_threshold: int = Field(default=100, ge=0)
+    #: Most requests one batch may have (inline or in its input file); more is a 413.
+    batch_max_requests: int = Field(default=50_000, gt=0)
+    #: Largest batch, bytes: the inline requests as JSONL, or the input file; more is a 413.
+    #: POST /v1/jobs accepts bodies up to this plus ``max_body_bytes`` for the envelope.
+    batch_max_bytes: int = Field(default=16 * 1_048_576, gt=0)
+    #: Seconds before the first poll of a Mistral batch job; each poll doubles it...
+    batch_poll_initial_seconds: float = Field(default=2.0, gt=0)
+    #: ...up to this many seconds between two polls.
+    batch_poll_max_seconds: float = Field(default=60.0, gt=0)
+
+    # Agent jobs
+    #: Seconds an agent job waits in ``requires_action`` for tool results before it fails.
+    requires_action_timeout_seconds: float = Field(default=3600.0, gt=0)
+    #: Seconds for each phase (connect, send, each read) of one HTTP tool call.
+    tool_call_timeout: float = Field(default=30.0, gt=0)
+    #: Attempts per HTTP tool call (the first included) before the job fails.
+    tool_call_attempts: int = Field(default=4, ge=1, le=20)
+
     # Flower
     flower_basic_auth: SecretStr | None = None
 

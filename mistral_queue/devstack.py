@@ -17,6 +17,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import httpx
 import redis
@@ -209,17 +210,45 @@ class LocalStack:
     api: Proc
     workers: list[Proc] = field(default_factory=list)
     flower: Proc | None = None
+    #: Whether Redis runs with an append-only file (so a restart keeps its data).
+    aof: bool = False
+    _started: int = 0
 
     def start_worker(self, *extra: str, concurrency: int = 16, name: str | None = None) -> Proc:
         """Start one more worker process (unique node name) and wait until it is ready."""
-        index = len(self.workers) + 1
-        name = name or f"worker{index}"
+        self._started += 1
+        name = name or f"worker{self._started}"
         argv = cli("worker", "--concurrency", str(concurrency), "--loglevel", "INFO",
                    "--hostname", f"{name}-{os.getpid()}@%h", *extra)  # fmt: skip
         proc = self.stack.start(name, argv, self.env)
         worker_ready(proc)
         self.workers.append(proc)
         return proc
+
+    def kill_redis(self) -> None:
+        """SIGKILL the stack's redis-server; with ``aof`` its data stays on disk."""
+        self.redis.kill()
+
+    def restart_redis(self) -> Proc:
+        """Start redis-server again on the same port and data directory; wait until it answers."""
+        self.redis.stop()
+        self.redis = start_redis(self.stack, urlsplit(self.redis.url).port, aof=self.aof)
+        # Stopped last again, after the processes that use it.
+        self.stack.procs.remove(self.redis)
+        self.stack.procs.insert(0, self.redis)
+        return self.redis
+
+    def stop_receiver(self) -> None:
+        """SIGKILL the webhook receiver (callbacks then fail with connection refused)."""
+        self.receiver.kill()
+
+    def start_receiver(self) -> Proc:
+        """Start the receiver again on its port; wait until it answers."""
+        port = urlsplit(self.receiver.url).port or free_port()
+        argv = cli("receiver", "--host", HOST, "--port", str(port))
+        self.receiver = start_http(self.stack, "receiver", argv, self.env, port,
+                                   "/_receiver/events")  # fmt: skip
+        return self.receiver
 
     def stop(self) -> None:
         self.stack.stop_all()
@@ -233,6 +262,7 @@ def launch(
     emulator_args: Sequence[str] = (),
     flower_port: int | None = None,
     ports: Mapping[str, int] | None = None,
+    aof: bool = False,
 ) -> LocalStack:
     """Start a whole local deployment on free ports (or the given ``ports``).
 
@@ -243,6 +273,8 @@ def launch(
         emulator_args: extra flags for ``mistral-queue emulator``.
         flower_port: also start Flower on this port.
         ports: fixed ports by part name (``api``, ``emulator``, ``receiver``).
+        aof: run Redis with an append-only file (``appendfsync everysec``), so
+            ``LocalStack.restart_redis`` keeps every acknowledged write.
 
     Raises:
         StartupError: a part did not come up; everything started is stopped again.
@@ -250,16 +282,19 @@ def launch(
     ports = dict(ports or {})
     stack = Stack()
     try:
-        return _launch(stack, env or {}, workers, concurrency, emulator_args, flower_port, ports)
+        local = _launch(stack, env or {}, emulator_args, flower_port, ports, aof)
+        for _ in range(workers):
+            local.start_worker(concurrency=concurrency)
+        return local
     except BaseException:
         stack.stop_all()
         raise
 
 
-def _launch(stack: Stack, extra_env: Mapping[str, str], workers: int, concurrency: int,
-            emulator_args: Sequence[str], flower_port: int | None,
-            ports: dict[str, int]) -> LocalStack:  # fmt: skip
-    redis_proc = start_redis(stack)
+def _launch(stack: Stack, extra_env: Mapping[str, str], emulator_args: Sequence[str],
+            flower_port: int | None,
+            ports: dict[str, int], aof: bool) -> LocalStack:  # fmt: skip
+    redis_proc = start_redis(stack, aof=aof)
     for part in ("api", "emulator", "receiver"):
         ports.setdefault(part, free_port())
     secret = extra_env.get("MQ_WEBHOOK_SECRET") or new_webhook_secret()
@@ -286,9 +321,7 @@ def _launch(stack: Stack, extra_env: Mapping[str, str], workers: int, concurrenc
     emulator = serve("emulator", "/_emulator/health", *emulator_args)
     receiver = serve("receiver", "/_receiver/events")
     api = serve("api", "/healthz")
-    local = LocalStack(stack, env, api_key, secret, redis_proc, emulator, receiver, api)
-    for _ in range(workers):
-        local.start_worker(concurrency=concurrency)
+    local = LocalStack(stack, env, api_key, secret, redis_proc, emulator, receiver, api, aof=aof)
     if flower_port:
         local.flower = start_http(stack, "flower", cli("flower", "--port", str(flower_port)),
                                   env, flower_port, "/healthcheck")  # fmt: skip

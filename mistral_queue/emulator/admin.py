@@ -9,7 +9,7 @@ from pydantic import ValidationError
 from starlette.responses import Response
 
 from mistral_queue.emulator.errors import FaultSyntaxError
-from mistral_queue.emulator.state import LogFilter, StateDep
+from mistral_queue.emulator.state import EmulatorState, LogFilter, StateDep
 from mistral_queue.emulator.wire import json_response
 
 router = APIRouter(prefix="/_emulator")
@@ -72,6 +72,6 @@ async def reset(state: StateDep) -> Response:
     return json_response({"status": "reset"})
 
 
-def _faults(state: StateDep) -> Response:
+def _faults(state: EmulatorState) -> Response:
     body = {"faults": state.faults.faults.model_dump(), "pending": state.faults.pending()}
     return json_response(body)

@@ -6,9 +6,9 @@ from fastapi import APIRouter, Request
 from starlette.responses import Response
 
 from mistral_queue.emulator.agent_schema import CreateAgentRequest, UpdateAgentRequest
-from mistral_queue.emulator.chat import complete
+from mistral_queue.emulator.chat import complete, with_agent
 from mistral_queue.emulator.chat_routes import render_completion
-from mistral_queue.emulator.chat_schema import AgentsCompletionRequest, SystemMessage, Tool
+from mistral_queue.emulator.chat_schema import AgentsCompletionRequest
 from mistral_queue.emulator.state import StateDep
 from mistral_queue.emulator.validation import check_chat_model
 from mistral_queue.emulator.wire import json_response
@@ -78,19 +78,5 @@ async def agents_completions(
 ) -> Response:
     """A chat completion by an agent: its model, instructions, function tools and args."""
     agent = state.agents.get(body.agent_id)
-    args = agent.get("completion_args") or {}
-    messages = list(body.messages)
-    if agent.get("instructions"):
-        messages.insert(0, SystemMessage(role="system", content=agent["instructions"]))
-    functions = [Tool.model_validate(t) for t in agent["tools"] if t.get("type") == "function"]
-    merged = body.model_copy(
-        update={
-            "messages": messages,
-            "tools": body.tools or functions or None,
-            "max_tokens": body.max_tokens
-            if body.max_tokens is not None
-            else args.get("max_tokens"),
-            "tool_choice": body.tool_choice or args.get("tool_choice"),
-        }
-    )
+    merged = with_agent(body, agent)
     return render_completion(complete(merged, agent["model"]), body.stream, request, state)

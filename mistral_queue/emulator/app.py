@@ -5,7 +5,14 @@ from __future__ import annotations
 from fastapi import FastAPI
 from starlette.types import Receive, Scope, Send
 
-from mistral_queue.emulator import admin, agent_routes, chat_routes, conversation_routes
+from mistral_queue.emulator import (
+    admin,
+    agent_routes,
+    batch_routes,
+    chat_routes,
+    conversation_routes,
+    file_routes,
+)
 from mistral_queue.emulator.config import EmulatorConfig
 from mistral_queue.emulator.errors import install_error_handlers
 from mistral_queue.emulator.middleware import TRANSPORT_KEY, EmulatorMiddleware
@@ -42,6 +49,8 @@ def create_app(config: EmulatorConfig | None = None) -> FastAPI:
     app.include_router(chat_routes.router)
     app.include_router(agent_routes.router)
     app.include_router(conversation_routes.router)
+    app.include_router(file_routes.router)
+    app.include_router(batch_routes.router)
     app.include_router(admin.router)
     app.add_middleware(EmulatorMiddleware, state=state)
     return app

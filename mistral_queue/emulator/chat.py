@@ -19,6 +19,8 @@ from mistral_queue.emulator.chat_schema import (
     AssistantMessage,
     CompletionFields,
     Message,
+    SystemMessage,
+    Tool,
     ToolChoiceFunction,
     ToolMessage,
 )
@@ -130,6 +132,27 @@ def complete(request: CompletionFields, model: str) -> Completion:
         model=model,
         choices=[choice] * (request.n or 1),
         prompt_tokens=prompt_tokens(messages),
+    )
+
+
+def with_agent(request: CompletionFields, agent: dict[str, Any]) -> CompletionFields:
+    """``request`` as the agent runs it: its instructions first, its function tools and its
+    ``completion_args`` wherever the request leaves them unset."""
+    args = agent.get("completion_args") or {}
+    messages = list(request.messages)
+    if agent.get("instructions"):
+        messages.insert(0, SystemMessage(role="system", content=agent["instructions"]))
+    tools = [
+        Tool.model_validate(t) for t in agent.get("tools") or [] if t.get("type") == "function"
+    ]
+    max_tokens = request.max_tokens if request.max_tokens is not None else args.get("max_tokens")
+    return request.model_copy(
+        update={
+            "messages": messages,
+            "tools": request.tools or tools or None,
+            "max_tokens": max_tokens,
+            "tool_choice": request.tool_choice or args.get("tool_choice"),
+        }
     )
 
 

@@ -1,4 +1,4 @@
-"""Routes of the chat family: ``POST /v1/chat/completions`` and ``GET /v1/models``."""
+"""Model routes: ``/v1/chat/completions``, ``/v1/embeddings`` and ``/v1/models``."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from starlette.responses import Response
 from mistral_queue.emulator.catalog import model_card, model_list
 from mistral_queue.emulator.chat import Completion, complete
 from mistral_queue.emulator.chat_schema import ChatCompletionRequest
+from mistral_queue.emulator.embeddings import EmbeddingRequest, embed
 from mistral_queue.emulator.errors import ApiError
 from mistral_queue.emulator.middleware import wants_stream_error
 from mistral_queue.emulator.state import EmulatorState, StateDep
@@ -24,6 +25,13 @@ async def chat_completions(
     """A chat completion, as JSON or (``stream: true``) as data-only SSE."""
     check_chat_model(state.config, body.model)
     return render_completion(complete(body, body.model), body.stream, request, state)
+
+
+@router.post("/v1/embeddings")
+async def embeddings(body: EmbeddingRequest, state: StateDep) -> Response:
+    """Deterministic embeddings for one text or a list of texts."""
+    answer = embed(state.config, body)
+    return json_response(answer, cost=answer["usage"]["total_tokens"])
 
 
 @router.get("/v1/models")

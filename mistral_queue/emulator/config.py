@@ -6,6 +6,8 @@ flags of ``mistral-queue emulator`` or directly by tests.
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from mistral_queue.emulator.errors import FaultSyntaxError
@@ -54,6 +56,8 @@ class RunFaults(BaseModel):
     paths: list[str] = Field(default_factory=list)
     #: Seconds advertised in ``Retry-After`` when a 429 step names none.
     retry_after_seconds: float = Field(default=1.0, ge=0)
+    #: Terminal status forced on batch jobs created from now on (see ``batch_runner.py``).
+    batch_outcome: Literal["FAILED", "TIMEOUT_EXCEEDED"] | None = None
 
     @field_validator("fail_with")
     @classmethod
@@ -86,6 +90,8 @@ class EmulatorConfig(RunFaults):
     log_limit: int = Field(default=100_000, gt=0)
     #: Seconds between two steps of a batch job (QUEUED -> RUNNING -> lines -> terminal).
     batch_pace_seconds: float = Field(default=0.2, ge=0)
+    #: Input lines a batch job processes per step.
+    batch_lines_per_step: int = Field(default=100, gt=0)
 
     def run_faults(self) -> RunFaults:
         """The initial run-level faults carried by this config."""

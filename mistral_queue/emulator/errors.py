@@ -81,26 +81,30 @@ def unauthorized_response() -> JSONResponse:
 
 
 def fault_response(status: int, *, retry_after: float | None, capacity: bool) -> JSONResponse:
-    """An injected error: 429 uses the observed ``rate_limited``/``"1300"`` body.
+    """An injected error response, with ``Retry-After`` when ``retry_after`` (seconds) is set.
 
     Args:
         status: HTTP status, 400-599.
         retry_after: seconds for the ``Retry-After`` header; None leaves it out.
-        capacity: for a 429, answer ``service_tier_capacity_exceeded``/``"3505"`` instead.
+        capacity: for a 429, answer ``service_tier_capacity_exceeded`` instead.
     """
     headers = {} if retry_after is None else {"Retry-After": _seconds(retry_after)}
+    return JSONResponse(fault_body(status, capacity=capacity), status, headers=headers)
+
+
+def fault_body(status: int, *, capacity: bool = False) -> dict[str, Any]:
+    """The body of an injected error: a 429 is the observed ``rate_limited``/``"1300"`` (or
+    ``service_tier_capacity_exceeded``/``"3505"``), other statuses the documented shape."""
     if status == 429 and capacity:
-        body = error_body(
+        return error_body(
             "Service tier capacity exceeded for this model.",
             "service_tier_capacity_exceeded",
             "3505",
         )
-    elif status == 429:
-        body = error_body("Rate limit exceeded", "rate_limited", "1300")
-    else:
-        kind = "server_error" if status >= 500 else "invalid_request_error"
-        body = error_body(_reason(status), kind)
-    return JSONResponse(body, status, headers=headers)
+    if status == 429:
+        return error_body("Rate limit exceeded", "rate_limited", "1300")
+    kind = "server_error" if status >= 500 else "invalid_request_error"
+    return error_body(_reason(status), kind)
 
 
 def _reason(status: int) -> str:

@@ -49,8 +49,11 @@ def build_config(**options: Any) -> EmulatorConfig:
 
 def serve(host: str, port: int, config: EmulatorConfig) -> None:
     """Serve the emulator with uvicorn until interrupted (blocking, log level warning)."""
-    server = uvicorn.Server(_uvicorn_config(create_app(config), host, port))
-    server.run()
+    app = create_app(config)
+    try:
+        uvicorn.Server(_uvicorn_config(app, host, port)).run()
+    finally:
+        app.state.emulator.close()
 
 
 @dataclass(frozen=True)
@@ -98,6 +101,7 @@ def running(
         server.should_exit = True
         thread.join(timeout=_GRACEFUL_SECONDS + 5)
         sock.close()
+        app.state.emulator.close()
 
 
 def _wait_started(server: uvicorn.Server, thread: threading.Thread, timeout: float) -> None:

@@ -14,9 +14,11 @@ from typing import Annotated, Any
 from fastapi import Depends, Request
 
 from mistral_queue.emulator.agents import AgentStore
+from mistral_queue.emulator.batch_jobs import BatchStore
 from mistral_queue.emulator.config import EmulatorConfig
 from mistral_queue.emulator.control import FaultController
 from mistral_queue.emulator.conversations import ConversationStore
+from mistral_queue.emulator.files import FileStore
 from mistral_queue.emulator.ratelimit import MinuteWindow
 
 
@@ -109,6 +111,8 @@ class EmulatorState:
     faults: FaultController = field(init=False)
     agents: AgentStore = field(default_factory=AgentStore)
     conversations: ConversationStore = field(default_factory=ConversationStore)
+    files: FileStore = field(default_factory=FileStore)
+    batches: BatchStore = field(default_factory=BatchStore)
 
     def __post_init__(self) -> None:
         self.log = RequestLog(self.config.log_limit)
@@ -122,6 +126,12 @@ class EmulatorState:
         self.faults.reset(self.config.run_faults())
         self.agents.clear()
         self.conversations.clear()
+        self.batches.clear()
+        self.files.clear()
+
+    def close(self) -> None:
+        """Release what outlives requests: the files' temporary directory."""
+        self.files.close()
 
 
 def get_state(request: Request) -> EmulatorState:

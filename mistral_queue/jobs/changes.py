@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any, Literal
 
 from mistral_queue.jobs.model import CANCELLABLE, FINAL, JobStatus, dumps, now_iso
@@ -16,6 +17,13 @@ from mistral_queue.jobs.model import CANCELLABLE, FINAL, JobStatus, dumps, now_i
 #: which the per-job lease keeps from running twice at once.
 STARTABLE = frozenset({JobStatus.QUEUED, JobStatus.RETRYING, JobStatus.RUNNING})
 UNFINISHED = frozenset(JobStatus) - FINAL
+
+#: Hash fields that exist only while an agent job waits for tool results.
+AWAITING_FIELDS = ("pending_tool_calls", "respond_by")
+#: Event of an agent job that needs tool results; its callback key adds the round number.
+REQUIRES_ACTION_EVENT = "job.requires_action"
+#: Where a callback is in its retry schedule.
+_CALLBACK_SCHEDULE = ("callback_attempts", "callback_next_attempt_at")
 
 
 @dataclass(frozen=True)
@@ -84,7 +92,9 @@ def _final(
         event,
         data={"status": to.value, **data},
         fields={**fields, "finished_at": now_iso(), "callback_event": event},
-        delete=("pending_tool_calls",),
+        # An agent job's requires_action callbacks may have counted attempts: the final
+        # callback starts its own schedule.
+        delete=(*AWAITING_FIELDS, *_CALLBACK_SCHEDULE),
         watch="remove",
         callback_due=now,
         finished=True,
@@ -156,11 +166,25 @@ def note(event: str, data: dict[str, Any]) -> Change:
 
 
 def callback_attempt(
-    *, fields: dict[str, str], event: str, data: dict[str, Any], due: float | Literal["remove"]
+    *,
+    fields: dict[str, str],
+    event: str,
+    data: dict[str, Any],
+    due: float | Literal["remove"],
+    allowed: frozenset[JobStatus] | None = None,
 ) -> Change:
-    """Record one callback delivery attempt and when the next one is due (if any)."""
+    """Record one callback delivery attempt and when the next one is due (if any).
+
+    ``allowed`` limits it to those statuses (a requires_action callback whose job moved on
+    is not recorded).
+    """
     return Change(
-        "record a callback attempt", None, event=event, data=data, fields=fields, callback_due=due
+        "record a callback attempt",
+        allowed,
+        event=event,
+        data=data,
+        fields=fields,
+        callback_due=due,
     )
 
 
@@ -183,4 +207,94 @@ def delta(index: int, content: str, attempt: int) -> Change:
         frozenset({JobStatus.RUNNING}),
         event="job.delta",
         data={"index": index, "content": content, "attempt": attempt},
+    )
+
+
+def throttled(*, reason: str, delay: float, watch_until: float) -> Change:
+    """The job waits ``delay`` s for the rate limit or its tenant's cap; its status is kept."""
+    return Change(
+        "wait for capacity",
+        STARTABLE,
+        event="job.throttled",
+        data={"reason": reason, "delay": round(delay, 3)},
+        watch=watch_until,
+    )
+
+
+def agent_update(
+    event: str, data: dict[str, Any], progress: dict[str, Any] | None = None
+) -> Change:
+    """An agent job's step, tool result or tool retry; ``progress`` replaces its state."""
+    return Change(
+        "record agent progress",
+        STARTABLE,
+        event=event,
+        data=data,
+        fields={"progress": dumps(progress)} if progress is not None else {},
+    )
+
+
+def requires_action(
+    *,
+    calls: list[dict[str, Any]],
+    progress: dict[str, Any],
+    round_: int,
+    respond_by: float,
+    watch_until: float,
+) -> Change:
+    """An agent job waits for the caller's results of ``calls``, holding no worker.
+
+    The callback key ``job.requires_action.<round_>`` gives each round its own webhook-id;
+    the sweep fails the job when ``respond_by`` (unix seconds) passes without results.
+    """
+    when = datetime.fromtimestamp(respond_by, UTC).isoformat(timespec="milliseconds")
+    data = {"round": round_, "pending_tool_calls": calls, "respond_by": when.replace("+00:00", "Z")}
+    fields = {
+        "pending_tool_calls": dumps(calls),
+        "progress": dumps(progress),
+        "respond_by": repr(respond_by),
+        "callback_event": f"{REQUIRES_ACTION_EVENT}.{round_}",
+    }
+    return Change(
+        "wait for tool results",
+        STARTABLE,
+        JobStatus.REQUIRES_ACTION,
+        REQUIRES_ACTION_EVENT,
+        data=data,
+        fields=fields,
+        watch=watch_until,
+        callback_due=time.time(),
+    )
+
+
+def resume(*, progress: dict[str, Any], tool_call_ids: list[str], watch_until: float) -> Change:
+    """The caller's tool results arrived: queue the agent job again with them in ``progress``.
+
+    A requires_action callback still being retried is dropped: the caller has acted.
+    """
+    return Change(
+        "resume with tool results",
+        frozenset({JobStatus.REQUIRES_ACTION}),
+        JobStatus.QUEUED,
+        "job.resumed",
+        data={"tool_call_ids": tool_call_ids},
+        fields={"progress": dumps(progress)},
+        delete=(*AWAITING_FIELDS, "callback_event", *_CALLBACK_SCHEDULE),
+        watch=watch_until,
+        callback_due="remove",
+    )
+
+
+def action_timeout(seconds: float) -> Change:
+    """Fail an agent job that waited ``seconds`` for tool results without getting them."""
+    error = {
+        "type": "requires_action_timeout",
+        "message": f"no tool results arrived within {seconds:g} s of job.requires_action",
+    }
+    return _final(
+        "time out waiting for tool results",
+        frozenset({JobStatus.REQUIRES_ACTION}),
+        JobStatus.FAILED,
+        {"error": error},
+        {"error": dumps(error)},
     )

@@ -46,3 +46,8 @@ def idempotency(tenant: str, key: str) -> str:
 def callback_lock(job_id: str) -> str:
     """String held while one worker POSTs a job's callback, so two never send it at once."""
     return f"{PREFIX}job:{job_id}:callback-lock"
+
+
+def tenant_running(tenant: str) -> str:
+    """Sorted set of the tenant's running job ids, scored by when each claim lapses."""
+    return f"{PREFIX}tenant:{tenant}:running"

@@ -16,5 +16,13 @@ DELIVER_CALLBACK = "mistral_queue.callbacks.deliver"
 QUEUES = {JobType.CHAT: "chat", JobType.AGENT: "agent", JobType.BATCH: "batch"}
 CALLBACKS_QUEUE = "callbacks"
 
+#: Batch tasks besides the run: the next poll of a Mistral batch job (``job_id, seq``), the
+#: cancel of one (``job_id``), and one request of a direct-mode batch (``job_id, position``).
+BATCH_POLL = "mistral_queue.batch.poll"
+BATCH_CANCEL = "mistral_queue.batch.cancel"
+BATCH_REQUEST = "mistral_queue.batch.request"
+#: Direct-mode requests have their own queue, so a large fan-out cannot delay other polls.
+BATCH_REQUESTS_QUEUE = "batch_requests"
+
 #: Every queue a default worker consumes.
-ALL_QUEUES = (*QUEUES.values(), CALLBACKS_QUEUE)
+ALL_QUEUES = (*QUEUES.values(), CALLBACKS_QUEUE, BATCH_REQUESTS_QUEUE)

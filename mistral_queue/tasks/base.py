@@ -11,11 +11,12 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any, TypeVar
 
 import redis
 from celery import Task
-from celery.exceptions import SoftTimeLimitExceeded
+from celery.exceptions import Ignore, Retry, SoftTimeLimitExceeded
 from kombu.exceptions import OperationalError
 from tenacity import Retrying, retry_if_exception_type, stop_after_delay, wait_exponential
 
@@ -23,9 +24,10 @@ from mistral_queue.jobs import changes
 from mistral_queue.jobs.errors import InvalidTransition, JobNotFound
 from mistral_queue.jobs.model import JobRecord, JobStatus
 from mistral_queue.jobs.routing import CALLBACKS_QUEUE, DELIVER_CALLBACK
-from mistral_queue.mistral.errors import DeferRetry, UpstreamError
+from mistral_queue.mistral.errors import DeferRetry, RateLimitWait, UpstreamError
 from mistral_queue.mistral.retry import RetryInfo
 from mistral_queue.tasks.runtime import Runtime, runtime
+from mistral_queue.tasks.throttle import CallLimit
 
 log = logging.getLogger(__name__)
 
@@ -65,23 +67,57 @@ class JobRun:
         except (InvalidTransition, JobNotFound) as exc:
             raise JobStopped(str(exc)) from exc
 
-    def call(self, fn: Callable[[int], T]) -> T:
-        """Run one upstream call with the retry policy, counting every attempt on the job.
+    def call(
+        self,
+        fn: Callable[[int], T],
+        body: dict[str, Any] | None = None,
+        *,
+        attempts_before: int = 0,
+    ) -> T:
+        """Run one upstream call with the retry policy and the global rate limiter.
 
         Args:
             fn: one attempt; gets the job-wide attempt number (for the X-Request-ID).
+            body: the request body the limiter estimates tokens from (default: the job's).
+            attempts_before: attempts the job spent on earlier calls (the finished steps of
+                an agent job); they do not use up this call's ``max_attempts``.
 
         Raises:
             DeferRetry: the next wait is long; the task gives its slot back.
+            RateLimitWait: the deployment's rate limit has no slot soon; the same.
             UpstreamError: the call failed for good.
             JobStopped: the job was cancelled between attempts.
         """
+        body = self.request if body is None else body
+        model = str(body.get("model") or f"agent:{body.get('agent_id', '')}")
+        limit = CallLimit(self.rt.limiter, model, body)
+
+        def before(number: int) -> None:
+            # The slot comes first, so waiting for it does not use up an attempt.
+            limit.acquire()
+            self._on_attempt(number + attempts_before)
+
+        def on_retry(info: RetryInfo) -> None:
+            self._on_retry(replace(info, attempt=info.attempt + attempts_before))
+
         return self.rt.policy.call(
-            fn,
-            attempts_done=self.rt.store.attempts(self.job_id),
-            on_attempt=self._on_attempt,
-            on_retry=self._on_retry,
+            limit.wrap(lambda number: fn(number + attempts_before)),
+            attempts_done=self.rt.store.attempts(self.job_id) - attempts_before,
+            on_attempt=before,
+            on_retry=on_retry,
         )
+
+    def give_back(self, reason: str, delay: float) -> Retry | Ignore:
+        """Record a wait for capacity and return the Celery retry that frees the slot.
+
+        Returns Celery's ``Ignore`` instead when the job was cancelled meanwhile.
+        """
+        watch = self._watch_until(delay)
+        try:
+            self.apply(changes.throttled(reason=reason, delay=delay, watch_until=watch))
+        except JobStopped:
+            return Ignore()
+        return self.task.retry(countdown=delay, max_retries=None)
 
     def request_id(self, attempt: int) -> str:
         """The X-Request-ID sent upstream: the job id and the attempt number."""
@@ -168,7 +204,13 @@ def run_job(task: Task[Any, Any], job_id: str, work: Callable[[JobRun], Any]) ->
         if stored is None or stored.is_final or stored.status == JobStatus.REQUIRES_ACTION:
             log.info("job %s has nothing to run (%s)", job_id, stored and stored.status)
             return
-        _run_leased(task, JobRun(task, rt, stored), work)
+        run = JobRun(task, rt, stored)
+        if not rt.slots.claim(stored.tenant, job_id):
+            raise run.give_back("tenant_concurrency", rt.slots.backoff())
+        try:
+            _run_leased(task, run, work)
+        finally:
+            rt.slots.release(stored.tenant, job_id)
 
 
 def _run_leased(task: Task[Any, Any], run: JobRun, work: Callable[[JobRun], Any]) -> None:
@@ -182,6 +224,9 @@ def _run_leased(task: Task[Any, Any], run: JobRun, work: Callable[[JobRun], Any]
     except DeferRetry as exc:
         log.info("job %s retries in %.1f s: %s", run.job_id, exc.delay, exc.error)
         raise task.retry(countdown=exc.delay, max_retries=None) from None
+    except RateLimitWait as exc:
+        log.info("job %s waits %.2f s for the rate limit (%s)", run.job_id, exc.delay, exc.reason)
+        raise run.give_back(f"rate_limit:{exc.reason}", exc.delay) from None
     except UpstreamError as exc:
         finish(run, changes.fail(exc.to_dict()))
     except SoftTimeLimitExceeded:

@@ -11,7 +11,9 @@ import redis
 from mistral_queue.config import Settings, get_settings
 from mistral_queue.jobs.lease import Leases
 from mistral_queue.jobs.store import JobStore
+from mistral_queue.mistral.limiter import RateLimiter
 from mistral_queue.mistral.retry import RetryPolicy
+from mistral_queue.tasks.fairness import TenantSlots
 
 
 def redis_client(url: str) -> redis.Redis:
@@ -52,6 +54,16 @@ class Runtime:
     @cached_property
     def policy(self) -> RetryPolicy:
         return RetryPolicy.from_settings(self.settings)
+
+    @cached_property
+    def limiter(self) -> RateLimiter:
+        return RateLimiter(self.redis, self.settings)
+
+    @cached_property
+    def slots(self) -> TenantSlots:
+        # A slot outlives the longest single upstream read, so a live job keeps it.
+        hold = max(3 * self.settings.lease_seconds, self.settings.mistral_read_timeout + 30)
+        return TenantSlots(self.redis, self.settings.tenant_max_concurrency, hold)
 
 
 _lock = threading.Lock()

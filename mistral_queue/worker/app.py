@@ -8,8 +8,13 @@ from celery import Celery
 from kombu import Queue
 
 from mistral_queue.config import Settings
+from mistral_queue.jobs.model import JobType
 from mistral_queue.jobs.routing import (
     ALL_QUEUES,
+    BATCH_CANCEL,
+    BATCH_POLL,
+    BATCH_REQUEST,
+    BATCH_REQUESTS_QUEUE,
     CALLBACKS_QUEUE,
     DELIVER_CALLBACK,
     QUEUES,
@@ -17,12 +22,18 @@ from mistral_queue.jobs.routing import (
 )
 
 #: Modules whose tasks every worker registers.
-TASK_MODULES = ("mistral_queue.tasks.chat", "mistral_queue.tasks.callbacks")
+TASK_MODULES = (
+    "mistral_queue.tasks.chat",
+    "mistral_queue.tasks.callbacks",
+    "mistral_queue.tasks.batch",
+)
 
 
 def _routes() -> dict[str, dict[str, str]]:
     routes = {task: {"queue": QUEUES[kind]} for kind, task in RUN_TASKS.items()}
     routes[DELIVER_CALLBACK] = {"queue": CALLBACKS_QUEUE}
+    routes[BATCH_POLL] = routes[BATCH_CANCEL] = {"queue": QUEUES[JobType.BATCH]}
+    routes[BATCH_REQUEST] = {"queue": BATCH_REQUESTS_QUEUE}
     return routes
 
 

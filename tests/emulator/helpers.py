@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import time
 from typing import Any
 
 import httpx
@@ -66,3 +68,31 @@ def create_agent(client: httpx.Client, **fields: Any) -> dict[str, Any]:
     assert response.status_code == 200, response.text
     agent: dict[str, Any] = response.json()
     return agent
+
+
+TERMINAL = {"SUCCESS", "FAILED", "TIMEOUT_EXCEEDED", "CANCELLED"}
+
+
+def wait_job(client: httpx.Client, job_id: str, deadline: float = 30.0) -> list[dict[str, Any]]:
+    """Poll a batch job until it is terminal; every state seen, in order (last is terminal)."""
+    seen: list[dict[str, Any]] = []
+    stop = time.monotonic() + deadline
+    while time.monotonic() < stop:
+        job: dict[str, Any] = client.get(f"/v1/batch/jobs/{job_id}").json()
+        seen.append(job)
+        if job["status"] in TERMINAL:
+            return seen
+        time.sleep(0.02)
+    raise AssertionError(f"batch job {job_id} not finished after {deadline} s: {seen[-1]}")
+
+
+def jsonl(lines: list[Any]) -> bytes:
+    """JSON Lines bytes of ``lines`` (strings are written as they are)."""
+    return b"".join(
+        (line if isinstance(line, str) else json.dumps(line)).encode() + b"\n" for line in lines
+    )
+
+
+def chat_line(custom_id: str, text: str) -> dict[str, Any]:
+    """One batch input line for ``/v1/chat/completions``."""
+    return {"custom_id": custom_id, "body": {"messages": [{"role": "user", "content": text}]}}

@@ -1,0 +1,67 @@
+"""Upstream calls through the deployment-wide rate limiter (DESIGN § Retries, rate limits).
+
+Before each attempt a slot is taken from the global limiter (before the attempt is counted,
+so a wait costs no attempt); after it, the token estimate is corrected with the real usage;
+a 429 that Mistral sends anyway pauses every worker of the deployment, not only this job.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from mistral_queue.mistral.client import UpstreamResponse
+from mistral_queue.mistral.errors import RateLimited, UpstreamError
+from mistral_queue.mistral.limiter import RateLimiter, Reservation, estimate_tokens, pause_for
+
+T = TypeVar("T")
+
+
+def usage_tokens(result: Any) -> int | None:
+    """``usage.total_tokens`` of an upstream answer (a response or a JSON body), if any."""
+    body = result.json if isinstance(result, UpstreamResponse) else result
+    usage = body.get("usage") if isinstance(body, dict) else None
+    total = usage.get("total_tokens") if isinstance(usage, dict) else None
+    return int(total) if isinstance(total, int | float) else None
+
+
+class CallLimit:
+    """The limiter's view of one logical call (with all its attempts) to ``model``."""
+
+    def __init__(self, limiter: RateLimiter, model: str, body: dict[str, Any]) -> None:
+        self.limiter = limiter
+        self.model = model
+        self.estimate = estimate_tokens(body)
+        self._reservation: Reservation | None = None
+
+    def acquire(self) -> None:
+        """Take a slot for the next attempt.
+
+        Raises:
+            RateLimitWait: no slot soon enough; the task should give its worker slot back.
+        """
+        self._reservation = self.limiter.acquire(self.model, self.estimate)
+
+    def wrap(self, fn: Callable[[int], T]) -> Callable[[int], T]:
+        """``fn`` with its reservation settled after each attempt."""
+
+        def attempt(number: int) -> T:
+            try:
+                result = fn(number)
+            except RateLimited as exc:
+                self.limiter.penalize(pause_for(exc), self.model)
+                self._settle(0)
+                raise
+            except UpstreamError:
+                self._settle(0)
+                raise
+            used = usage_tokens(result)
+            self._settle(self.estimate if used is None else used)
+            return result
+
+        return attempt
+
+    def _settle(self, tokens: int) -> None:
+        if self._reservation is not None:
+            self._reservation.settle(tokens)
+            self._reservation = None
