@@ -189,8 +189,11 @@ def drain(
     deadline: Deadline,
     workers: Sequence[Proc],
     poll: float = 0.005,
+    on_start: Callable[[], object] = lambda: None,
 ) -> float:
     """Seconds from the first message leaving ``queue`` until ``finished()``.
+
+    ``on_start`` runs once the clock has started (e.g. to begin a profile).
 
     Raises:
         BenchError: a worker died or the deadline passed.
@@ -199,6 +202,7 @@ def drain(
         _check(deadline, workers, "waiting for the first message to be taken")
         time.sleep(poll)
     started = time.perf_counter()
+    on_start()
     while not finished():
         _check(deadline, workers, "draining")
         time.sleep(poll)

@@ -12,6 +12,7 @@ taken until the sink has every job's callback. Worker CPU per job and peak RSS c
 from __future__ import annotations
 
 import argparse
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -21,7 +22,7 @@ from bench import stacks
 from bench.baseline import QUEUE, celery_app
 from bench.common import Deadline, Row, common_args, console, cpu_seconds, report, rss_mb
 from bench.load import fill
-from bench.profile import record, summarize
+from bench.profile import Recording, record, summarize
 from mistral_queue.jobs.model import JobType
 from mistral_queue.jobs.routing import QUEUES
 
@@ -62,8 +63,17 @@ def _measure(bench: stacks.Bench, args: argparse.Namespace, deadline: Deadline,
              profile: bool = False) -> Drained:  # fmt: skip
     pid = bench.workers[0].popen.pid
     before = cpu_seconds(pid)
-    recording = record(pid, 8, "worker-io", gil=True) if profile else None
-    seconds = stacks.drain(client, queue, args.jobs, done, deadline, bench.workers, poll)
+    recordings: list[Recording | None] = []
+
+    def begin_profile() -> None:
+        # Past the worker's start-up, which the clock does not count either.
+        if profile:
+            time.sleep(2)
+            recordings.append(record(pid, 10, "worker-io"))
+
+    seconds = stacks.drain(client, queue, args.jobs, done, deadline, bench.workers, poll,
+                           begin_profile)  # fmt: skip
+    recording = recordings[0] if recordings else None
     cpu = cpu_seconds(pid) - before
     _, peak = rss_mb(pid)
     if recording and (path := recording.wait(60)):

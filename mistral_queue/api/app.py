@@ -13,7 +13,7 @@ from mistral_queue.api import errors
 from mistral_queue.api.deps import Services
 from mistral_queue.api.limits import BodyLimit
 from mistral_queue.api.publisher import Publisher
-from mistral_queue.api.routes import events, health, jobs
+from mistral_queue.api.routes import agent, events, health, jobs, metrics
 from mistral_queue.config import Settings, get_settings
 from mistral_queue.jobs.store import AsyncJobStore
 
@@ -45,7 +45,16 @@ def build_services(settings: Settings) -> Services:
         stream_redis=streams,
         store=store,
         publisher=Publisher(settings),
+        broker_redis=_broker_redis(settings, client),
     )
+
+
+def _broker_redis(settings: Settings, client: aredis.Redis) -> aredis.Redis | None:
+    if not settings.broker.startswith(("redis://", "rediss://")):
+        return None
+    if settings.broker == settings.redis_url:
+        return client
+    return aredis.Redis.from_url(settings.broker, socket_timeout=5, socket_connect_timeout=2)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -76,7 +85,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     errors.install(app)
     app.include_router(health.router)
+    app.include_router(metrics.router)
     app.include_router(jobs.router)
+    app.include_router(agent.router)
     app.include_router(events.router)
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
     return app

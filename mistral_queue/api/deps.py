@@ -27,6 +27,8 @@ class Services:
     stream_redis: aredis.Redis
     store: AsyncJobStore
     publisher: Publisher
+    #: The broker's Redis (queue depths), or None when the broker is not Redis.
+    broker_redis: aredis.Redis | None = None
 
 
 def get_services(request: Request) -> Services:

@@ -47,6 +47,8 @@ def error_response(
 
 #: Discriminator tags pydantic puts in an error's location; the caller never wrote them.
 _TAGS = {"chat", "agent", "batch"}
+#: Tags of the shapes an agent job's request may take (``api.agent_input``).
+_REQUEST_SHAPES = {"completion", "conversation"}
 
 
 def _field(error: Any) -> str:
@@ -58,6 +60,9 @@ def _field(error: Any) -> str:
         parts = parts[1:]
     if len(parts) > 1 and parts[0] in _TAGS:
         parts = parts[1:]
+    # The shape tag of an agent request ("request.conversation.inputs" → "request.inputs").
+    if len(parts) > 1 and parts[0] == "request" and parts[1] in _REQUEST_SHAPES:
+        del parts[1]
     return ".".join(parts) or "body"
 
 

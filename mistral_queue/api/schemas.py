@@ -11,6 +11,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from mistral_queue.api.agent_input import AgentRequest
 from mistral_queue.jobs.model import Job
 
 #: Most keys a job's ``metadata`` may carry.
@@ -63,7 +64,14 @@ class ChatJobCreate(_JobCreateBase):
     request: ChatRequest
 
 
-JobCreate = Annotated[ChatJobCreate, Field(discriminator="type")]
+class AgentJobCreate(_JobCreateBase):
+    """An agent job: an agents completion or a conversation, with tool calls (docs/agents.md)."""
+
+    type: Literal["agent"]
+    request: AgentRequest
+
+
+JobCreate = Annotated[ChatJobCreate | AgentJobCreate, Field(discriminator="type")]
 
 
 class JobList(BaseModel):
@@ -95,6 +103,6 @@ class ErrorBody(BaseModel):
     error: ErrorDetail
 
 
-def request_body(job: ChatJobCreate) -> dict[str, Any]:
+def request_body(job: ChatJobCreate | AgentJobCreate) -> dict[str, Any]:
     """The Mistral request exactly as the caller sent it (no defaults added)."""
     return job.request.model_dump(mode="json", exclude_unset=True)

@@ -63,3 +63,8 @@ def all_keys(job_id: str) -> tuple[str, ...]:
         attempts(job_id),
         pending(job_id),
     )
+
+
+def progress_tick(job_id: str) -> str:
+    """String set for a short while after a direct batch emits ``job.progress`` (a throttle)."""
+    return f"{PREFIX}job:{job_id}:progress-tick"

@@ -75,12 +75,14 @@ class BatchState:
 
     def get(self) -> dict[str, str]:
         """The bookkeeping hash (``total``, ``batch_id``, ``poll_seq``, ``succeeded`` …)."""
-        return dict(self.redis.hgetall(self.key))
+        raw: dict[Any, Any] = self.redis.hgetall(self.key)
+        return {str(k): str(v) for k, v in raw.items()}
 
-    def set(self, **fields: str | int) -> None:
+    def put(self, **fields: str | int) -> None:
         """Set bookkeeping fields."""
+        mapping: dict[Any, Any] = fields
         pipe = self.redis.pipeline(transaction=False)
-        pipe.hset(self.key, mapping=fields)
+        pipe.hset(self.key, mapping=mapping)
         pipe.expire(self.key, self.ttl, nx=True)
         pipe.execute()
 
@@ -132,7 +134,7 @@ class BatchState:
         key = batchkeys.inputs(self.job_id)
         for start in range(0, total, PAGE):
             values = self.redis.hmget(key, list(range(start, min(start + PAGE, total))))
-            yield from (value for value in values if value is not None)
+            yield from (str(value) for value in values if value is not None)
 
     def input(self, position: int) -> str | None:
         """The request line at ``position``, or None when there is none."""
@@ -166,9 +168,36 @@ class BatchState:
             keys.JOBS_WATCH,
         ]
         outcome = "succeeded" if ok else "failed"
-        args = [position, line, outcome, self.job_id, watch_until, self.ttl]
+        args: list[Any] = [position, line, outcome, self.job_id, watch_until, self.ttl]
         new, succeeded, failed = self._record(keys=keys_, args=args)
         return Recorded(bool(new), int(succeeded), int(failed))
+
+    def attempts(self, position: int) -> int:
+        """Upstream attempts made for the request at ``position`` so far."""
+        return int(self.redis.hget(batchkeys.attempts(self.job_id), str(position)) or 0)
+
+    def count_attempt(self, position: int) -> None:
+        """Count one more upstream attempt for the request at ``position``."""
+        key = batchkeys.attempts(self.job_id)
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.hincrby(key, str(position), 1)
+        pipe.expire(key, self.ttl, nx=True)
+        pipe.execute()
+
+    def defer(self, position: int, due: float, watch_until: float) -> None:
+        """Note that the request at ``position`` retries at ``due`` (unix seconds), and keep
+        the job watched until at least ``watch_until``."""
+        key = batchkeys.pending(self.job_id)
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.zadd(key, {str(position): due})
+        pipe.expire(key, self.ttl, nx=True)
+        pipe.zadd(keys.JOBS_WATCH, {self.job_id: watch_until}, xx=True, gt=True)
+        pipe.execute()
+
+    def waiting(self, now: float) -> set[int]:
+        """Positions whose deferred retry is not due yet at ``now`` (unix seconds)."""
+        due: list[Any] = self.redis.zrangebyscore(batchkeys.pending(self.job_id), now, "+inf")
+        return {int(position) for position in due}
 
     def missing(self, total: int) -> Iterator[int]:
         """Positions without a result, in input order."""

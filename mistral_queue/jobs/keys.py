@@ -9,6 +9,9 @@ CALLBACKS_DUE = f"{PREFIX}callbacks:due"
 #: Sorted set of unfinished job ids, scored by the unix time the sweep should look at them.
 JOBS_WATCH = f"{PREFIX}jobs:watch"
 
+#: Hash of every metric counter and histogram bucket, exported by the API's /metrics.
+METRICS = f"{PREFIX}metrics"
+
 #: The recovery sweep's leader lock.
 SWEEP_LEADER = f"{PREFIX}sweep:leader"
 

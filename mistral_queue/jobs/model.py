@@ -172,6 +172,7 @@ def initial_fields(
         "type": job_type.value,
         "status": JobStatus.QUEUED.value,
         "created_at": now_iso(),
+        "created_ts": repr(time.time()),
         "attempts": "0",
         "request": dumps(request),
         "metadata": dumps(metadata),

@@ -73,6 +73,7 @@ def _create_args(new: NewJob, idem_ttl: int) -> tuple[list[str], list[Any]]:
         keys.tenant_events(new.tenant),
         idem_key,
         keys.JOBS_WATCH,
+        keys.METRICS,
     ]
     args: list[Any] = [
         new.job_id,
@@ -112,6 +113,7 @@ def _change_args(
         keys.tenant_events(tenant),
         keys.JOBS_WATCH,
         keys.CALLBACKS_DUE,
+        keys.METRICS,
     ]
     allowed = "*" if change.allowed is None else ",".join(sorted(change.allowed))
     flat = [item for pair in change.fields.items() for item in pair]

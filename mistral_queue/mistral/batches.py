@@ -135,7 +135,8 @@ def result_line(raw: dict[str, Any]) -> tuple[dict[str, Any], bool]:
         ``({"custom_id", "error": {"type", "message", "status_code", "details"}}, False)``.
     """
     custom_id = raw.get("custom_id")
-    response = raw.get("response") if isinstance(raw.get("response"), dict) else {}
+    found = raw.get("response")
+    response: dict[str, Any] = found if isinstance(found, dict) else {}
     status = response.get("status_code")
     status = int(status) if isinstance(status, int | float) else None
     error = raw.get("error")

@@ -18,7 +18,8 @@ from celery import Task, shared_task
 
 from mistral_queue.config import Settings
 from mistral_queue.jobs import changes, keys
-from mistral_queue.jobs.model import CallbackStatus, JobRecord
+from mistral_queue.jobs.errors import InvalidTransition
+from mistral_queue.jobs.model import CallbackStatus, JobRecord, JobStatus, now_iso
 from mistral_queue.jobs.routing import DELIVER_CALLBACK
 from mistral_queue.tasks.runtime import runtime
 from mistral_queue.webhooks.delivery import DeliveryResult, deliver
@@ -38,11 +39,19 @@ def payload(record: JobRecord) -> bytes:
     job = record.job
     event = record.callback_event or f"job.{job.status.value}"
     body = {
-        "type": event,
-        "timestamp": job.finished_at or job.created_at,
+        "type": event_type(event),
+        # Only a final job has finished_at; a requires_action callback is about now.
+        "timestamp": job.finished_at or now_iso(),
         "data": job.model_dump(mode="json"),
     }
     return orjson.dumps(body)
+
+
+def event_type(event: str) -> str:
+    """The payload ``type`` of a callback event key: a requires_action round's key
+    (``job.requires_action.2``, which makes its webhook-id unique) is ``job.requires_action``."""
+    interim = changes.REQUIRES_ACTION_EVENT
+    return interim if event.startswith(f"{interim}.") else event
 
 
 def _next_delay(settings: Settings, attempt: int, result: DeliveryResult) -> float | None:
@@ -75,10 +84,45 @@ def _record_attempt(
         data |= {"error": result.error, "delay": delay}
         fields["callback_next_attempt_at"] = datetime.fromtimestamp(due, UTC).isoformat()
     fields["callback_status"] = status.value
+    if not record.is_final:
+        return _record_interim(record, fields, event, data, due)
     change = changes.callback_attempt(
         fields=fields, event=event, data=data, due="remove" if due is None else due
     )
     runtime().store.apply(record.id, record.tenant, change)
+    return due
+
+
+def _record_interim(
+    record: JobRecord, fields: dict[str, str], event: str, data: dict[str, Any], due: float | None
+) -> float | None:
+    """Record an attempt of a requires_action callback, only while the job still waits.
+
+    Once it is sent (or given up), the callback fields go back to "pending, nothing to send",
+    so the job's final callback gets its own schedule and its own webhook-id.
+    """
+    rt = runtime()
+    if rt.redis.hget(keys.job(record.id), "callback_event") != record.callback_event:
+        return None
+    data["event"] = record.callback_event
+    if due is None:
+        fields |= {
+            "callback_status": CallbackStatus.PENDING.value,
+            "callback_event": "",
+            "callback_attempts": "0",
+        }
+    change = changes.callback_attempt(
+        fields=fields,
+        event=event,
+        data=data,
+        due="remove" if due is None else due,
+        allowed=frozenset({JobStatus.REQUIRES_ACTION}),
+    )
+    try:
+        rt.store.apply(record.id, record.tenant, change)
+    except InvalidTransition:
+        log.info("job %s no longer waits for tool results; dropping its callback", record.id)
+        return None
     return due
 
 

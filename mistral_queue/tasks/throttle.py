@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, TypeVar
 
+from mistral_queue.metrics import record_upstream_call
 from mistral_queue.mistral.client import UpstreamResponse
 from mistral_queue.mistral.errors import RateLimited, UpstreamError
 from mistral_queue.mistral.limiter import RateLimiter, Reservation, estimate_tokens, pause_for
@@ -17,12 +18,11 @@ from mistral_queue.mistral.limiter import RateLimiter, Reservation, estimate_tok
 T = TypeVar("T")
 
 
-def usage_tokens(result: Any) -> int | None:
-    """``usage.total_tokens`` of an upstream answer (a response or a JSON body), if any."""
+def usage_of(result: Any) -> dict[str, Any] | None:
+    """The ``usage`` object of an upstream answer (a response or a JSON body), if any."""
     body = result.json if isinstance(result, UpstreamResponse) else result
     usage = body.get("usage") if isinstance(body, dict) else None
-    total = usage.get("total_tokens") if isinstance(usage, dict) else None
-    return int(total) if isinstance(total, int | float) else None
+    return usage if isinstance(usage, dict) else None
 
 
 class CallLimit:
@@ -50,16 +50,23 @@ class CallLimit:
                 result = fn(number)
             except RateLimited as exc:
                 self.limiter.penalize(pause_for(exc), self.model)
-                self._settle(0)
+                self._failed(exc)
                 raise
-            except UpstreamError:
-                self._settle(0)
+            except UpstreamError as exc:
+                self._failed(exc)
                 raise
-            used = usage_tokens(result)
-            self._settle(self.estimate if used is None else used)
+            usage = usage_of(result)
+            total = usage.get("total_tokens") if usage else None
+            self._settle(int(total) if isinstance(total, int | float) else self.estimate)
+            record_upstream_call(self.limiter.redis, self.model, 200, usage)
             return result
 
         return attempt
+
+    def _failed(self, error: UpstreamError) -> None:
+        self._settle(0)
+        status = error.status_code or error.error_type
+        record_upstream_call(self.limiter.redis, self.model, status, None)
 
     def _settle(self, tokens: int) -> None:
         if self._reservation is not None:

@@ -24,6 +24,7 @@ from mistral_queue.jobs.routing import (
 #: Modules whose tasks every worker registers.
 TASK_MODULES = (
     "mistral_queue.tasks.chat",
+    "mistral_queue.tasks.agent",
     "mistral_queue.tasks.callbacks",
     "mistral_queue.tasks.batch",
 )

@@ -116,9 +116,26 @@ class Sweeper:
         elif self.rt.leases.is_held(job_id):
             self._watch(job_id, now + 3 * self.rt.settings.lease_seconds)
         elif record.status == JobStatus.REQUIRES_ACTION:
-            self._watch(job_id, record.deadline or now + self.rt.settings.requeue_after_seconds)
+            report.expired += self._await_action(record, now)
         elif self._requeue(record, now):
             report.requeued += 1
+
+    def _await_action(self, record: JobRecord, now: float) -> int:
+        """Fail a job that waited for tool results past its ``respond_by``; 1 if it did."""
+        raw = self.rt.redis.hget(keys.job(record.id), "respond_by")
+        later = record.deadline or now + self.rt.settings.requeue_after_seconds
+        respond_by = float(raw) if raw else later
+        if now < respond_by:
+            self._watch(record.id, min(respond_by, later))
+            return 0
+        change = changes.action_timeout(self.rt.settings.requires_action_timeout_seconds)
+        try:
+            self.rt.store.apply(record.id, record.tenant, change)
+        except JobError:
+            return 0
+        log.warning("job %s got no tool results in time: failed", record.id)
+        self.app.send_task(DELIVER_CALLBACK, args=[record.id], queue=CALLBACKS_QUEUE)
+        return 1
 
     def _watch(self, job_id: str, at: float) -> None:
         self.rt.redis.zadd(keys.JOBS_WATCH, {job_id: at}, xx=True)

@@ -49,9 +49,7 @@ def test_a_redis_restart_loses_no_accepted_job() -> None:
         stop = threading.Event()
         answers: list[Answer] = []
         submitter = threading.Thread(
-            target=lambda: answers.extend(
-                submit_until(api.url, api.key, stack.receiver.url, stop)
-            )
+            target=lambda: answers.extend(submit_until(api.url, api.key, stack.receiver.url, stop))
         )
         # Given jobs flowing in, when Redis is killed, stays down, and comes back
         submitter.start()

@@ -11,10 +11,11 @@ import orjson
 from fastapi import APIRouter, Header, Query
 from fastapi.responses import JSONResponse
 
+from mistral_queue.api.agent_input import check_tool_urls
 from mistral_queue.api.deps import Services, ServicesDep, TenantDep
 from mistral_queue.api.errors import ApiError
 from mistral_queue.api.routing import OrjsonRoute
-from mistral_queue.api.schemas import ErrorBody, JobCreate, JobList, request_body
+from mistral_queue.api.schemas import AgentJobCreate, ErrorBody, JobCreate, JobList, request_body
 from mistral_queue.jobs import changes, listing
 from mistral_queue.jobs.errors import JobNotFound
 from mistral_queue.jobs.listing import JobFilter
@@ -58,6 +59,8 @@ async def create_job(
     settings = services.settings
     if body.callback_url:
         await check_url_async(body.callback_url, settings.callback_allow_hosts)
+    if isinstance(body, AgentJobCreate):
+        await check_tool_urls(body.request, settings.callback_allow_hosts)
     job_type = JobType(body.type)
     request = request_body(body)
     job_id = new_job_id()

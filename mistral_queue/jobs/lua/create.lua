@@ -1,5 +1,5 @@
 -- Accept a job: record, tenant index, first event and watch entry in one atomic step.
--- KEYS: job hash, job events, tenant jobs, tenant events, idempotency key, jobs watch
+-- KEYS: job hash, job events, tenant jobs, tenant events, idempotency key, jobs watch, metrics
 -- ARGV: job id, created ms, idempotency value ('' = none), idempotency ttl s, event data,
 --       event time, tenant events maxlen, watch score, then field/value pairs
 if ARGV[3] ~= '' then
@@ -20,4 +20,7 @@ local eid = redis.call('XADD', KEYS[2], '*', 'type', 'job.queued', 'job_id', ARG
   'time', ARGV[6], 'data', ARGV[5])
 redis.call('XADD', KEYS[4], 'MAXLEN', '~', tonumber(ARGV[7]), '*', 'type', 'job.queued',
   'job_id', ARGV[1], 'time', ARGV[6], 'data', ARGV[5])
+local job_type = redis.call('HGET', KEYS[1], 'type')
+redis.call('HINCRBY', KEYS[7], 'mq_jobs_accepted_total|type=' .. job_type, 1)
+redis.call('HINCRBY', KEYS[7], 'mq_events_total|type=job.queued', 1)
 return {'ok', eid}

@@ -1,5 +1,5 @@
 -- Change a job atomically: check its status, set fields, append one event, keep the indexes.
--- KEYS: job hash, job events, tenant events, jobs watch, callbacks due
+-- KEYS: job hash, job events, tenant events, jobs watch, callbacks due, metrics
 -- ARGV[1]  allowed current statuses, comma separated, or '*'
 -- ARGV[2]  new status, or '' to keep it
 -- ARGV[3]  event type, or '' for no event; a leading '?' appends it only if the status changes
@@ -66,5 +66,43 @@ end
 if ARGV[10] ~= '' then
   redis.call('EXPIRE', KEYS[1], tonumber(ARGV[10]))
   redis.call('EXPIRE', KEYS[2], tonumber(ARGV[10]))
+end
+-- Metrics (exported by the API's /metrics): counters and histogram buckets in one hash,
+-- timed on the Redis server's clock so every worker measures alike.
+local clock = redis.call('TIME')
+local now = tonumber(clock[1]) + tonumber(clock[2]) / 1000000
+local job_type = redis.call('HGET', KEYS[1], 'type') or ''
+local buckets = {0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300,
+  600, 1800, 3600}
+local function observe(name, labels, value)
+  local bound = '+Inf'
+  for _, b in ipairs(buckets) do
+    if value <= b then bound = tostring(b) break end
+  end
+  redis.call('HINCRBY', KEYS[6], name .. '_bucket|' .. labels .. ',le=' .. bound, 1)
+  redis.call('HINCRBYFLOAT', KEYS[6], name .. '_sum|' .. labels, value)
+  redis.call('HINCRBY', KEYS[6], name .. '_count|' .. labels, 1)
+end
+if event ~= '' then
+  redis.call('HINCRBY', KEYS[6], 'mq_events_total|type=' .. event, 1)
+end
+if ARGV[2] == 'running' and status ~= 'running'
+    and redis.call('HSETNX', KEYS[1], 'started_ts', now) == 1 then
+  local created = tonumber(redis.call('HGET', KEYS[1], 'created_ts') or now) or now
+  observe('mq_job_queue_wait_seconds', 'type=' .. job_type, math.max(0, now - created))
+end
+if ARGV[10] ~= '' then
+  redis.call('HINCRBY', KEYS[6], 'mq_jobs_finished_total|status=' .. ARGV[2] .. ',type=' .. job_type, 1)
+  redis.call('HSET', KEYS[1], 'finished_ts', now)
+  local started = tonumber(redis.call('HGET', KEYS[1], 'started_ts') or '')
+  if started then
+    observe('mq_job_run_seconds', 'status=' .. ARGV[2] .. ',type=' .. job_type, now - started)
+  end
+end
+if event == 'callback.delivered' then
+  local finished = tonumber(redis.call('HGET', KEYS[1], 'finished_ts') or '')
+  if finished then
+    observe('mq_callback_delay_seconds', 'type=' .. job_type, math.max(0, now - finished))
+  end
 end
 return {'ok', status, eid, attempts}

@@ -1,0 +1,138 @@
+"""Deployment-wide Prometheus metrics, kept in Redis and exported by the API at ``/metrics``.
+
+Every process (API, any worker on any machine) adds to one Redis hash: job counters and
+latency histograms inside the atomic job-change scripts (no extra round trip), upstream calls
+and tokens from the workers. One scrape of any API process therefore sees the whole
+deployment; workers need no metrics port. Hash fields are ``<metric>|<label>=<value>,…``;
+histogram buckets are stored per bucket and made cumulative when exported.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+import redis
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
+from prometheus_client.registry import Collector, CollectorRegistry
+
+from mistral_queue.jobs import keys
+
+#: Counters: name → help text.
+COUNTERS = {
+    "mq_jobs_accepted_total": "Jobs accepted by the intake API, by type.",
+    "mq_jobs_finished_total": "Jobs that reached a final status, by type and status.",
+    "mq_events_total": "Job events appended, by event type (job.retrying counts retries, "
+    "job.throttled limiter and tenant-cap waits, callback.* callback attempts).",
+    "mq_upstream_calls_total": "Calls to the Mistral API, by model and status code.",
+    "mq_tokens_total": "Tokens Mistral reported in usage, by model and kind.",
+}
+
+#: Histograms (seconds): name → help text.
+HISTOGRAMS = {
+    "mq_job_queue_wait_seconds": "Time from acceptance to the first start, by type.",
+    "mq_job_run_seconds": "Time from the first start to the final status, by type and status.",
+    "mq_callback_delay_seconds": "Time from the final status to the delivered callback.",
+}
+
+
+def _split(field: str) -> tuple[str, dict[str, str]]:
+    name, _, raw = field.partition("|")
+    labels = dict(part.split("=", 1) for part in raw.split(",") if "=" in part)
+    return name, labels
+
+
+def record_upstream_call(
+    client: redis.Redis, model: str, status: int | str, usage: Mapping[str, Any] | None
+) -> None:
+    """Count one upstream call and the tokens it used (one pipelined round trip).
+
+    Args:
+        model: the model (or ``agent:<id>``) called.
+        status: the HTTP status, or ``connection`` / ``timeout`` when none came back.
+        usage: Mistral's ``usage`` object of a successful call.
+    """
+    pipe = client.pipeline(transaction=False)
+    pipe.hincrby(keys.METRICS, f"mq_upstream_calls_total|model={model},status={status}", 1)
+    for kind in ("prompt_tokens", "completion_tokens"):
+        count = (usage or {}).get(kind)
+        if isinstance(count, int) and count > 0:
+            label = kind.removesuffix("_tokens")
+            pipe.hincrby(keys.METRICS, f"mq_tokens_total|kind={label},model={model}", count)
+    pipe.execute()
+
+
+class Snapshot(Collector):
+    """A collector over one read of the metrics hash plus queue depths."""
+
+    def __init__(self, values: Mapping[str, str], queue_depths: Mapping[str, int]) -> None:
+        self.values = values
+        self.queue_depths = queue_depths
+
+    def collect(self) -> Iterator[Any]:
+        yield from self._counters()
+        yield from self._histograms()
+        depth = GaugeMetricFamily(
+            "mq_queue_depth", "Messages waiting in each queue.", labels=["queue"]
+        )
+        for queue, length in sorted(self.queue_depths.items()):
+            depth.add_metric([queue], length)
+        yield depth
+
+    def _counters(self) -> Iterator[CounterMetricFamily]:
+        samples: dict[str, list[tuple[dict[str, str], float]]] = defaultdict(list)
+        for field, value in self.values.items():
+            name, labels = _split(field)
+            if name in COUNTERS:
+                samples[name].append((labels, float(value)))
+        for name, help_text in COUNTERS.items():
+            label_names = sorted({k for labels, _ in samples[name] for k in labels})
+            family = CounterMetricFamily(name.removesuffix("_total"), help_text, labels=label_names)
+            for labels, amount in samples[name]:
+                family.add_metric([labels.get(k, "") for k in label_names], amount)
+            yield family
+
+    def _histograms(self) -> Iterator[HistogramMetricFamily]:
+        series: dict[tuple[str, tuple[tuple[str, str], ...]], dict[str, Any]] = {}
+        for field, value in self.values.items():
+            name, labels = _split(field)
+            base = name.rsplit("_", 1)[0]
+            if base not in HISTOGRAMS:
+                continue
+            bound = labels.pop("le", None)
+            entry = series.setdefault((base, tuple(sorted(labels.items()))), {"buckets": {}})
+            if name.endswith("_bucket") and bound is not None:
+                entry["buckets"][float(bound)] = int(value)
+            elif name.endswith("_sum"):
+                entry["sum"] = float(value)
+        for name, help_text in HISTOGRAMS.items():
+            mine = [(pairs, e) for (base, pairs), e in series.items() if base == name]
+            label_names = sorted({k for pairs, _ in mine for k, _ in pairs})
+            family = HistogramMetricFamily(name, help_text, labels=label_names)
+            for pairs, entry in mine:
+                found = dict(pairs)
+                family.add_metric(
+                    [found.get(k, "") for k in label_names],
+                    _cumulative(entry["buckets"]),
+                    entry.get("sum", 0.0),
+                )
+            yield family
+
+
+def _cumulative(buckets: Mapping[float, int]) -> list[tuple[str, float]]:
+    total = 0
+    out: list[tuple[str, float]] = []
+    for bound in sorted(b for b in buckets if not math.isinf(b)):
+        total += buckets[bound]
+        out.append((repr(bound), total))
+    out.append(("+Inf", total + buckets.get(math.inf, 0)))
+    return out
+
+
+def registry_for(values: Mapping[str, str], queue_depths: Mapping[str, int]) -> CollectorRegistry:
+    """A registry holding one snapshot, ready for ``generate_latest``."""
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(Snapshot(values, queue_depths))
+    return registry
