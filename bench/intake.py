@@ -30,24 +30,14 @@ from mistral_queue.jobs.routing import QUEUES
 CAP = 200_000
 
 
-def start_baseline_api(bench: stacks.Bench) -> str:
-    """Serve ``bench.baseline:intake`` with one uvicorn process; returns its URL."""
+def serve(bench: stacks.Bench, name: str, target: str, env: dict[str, str]) -> str:
+    """Serve an ASGI app (``module:attr``, or ``module:factory()``) with one uvicorn process."""
     port = free_port()
-    argv = [
-        sys.executable,
-        "-m",
-        "uvicorn",
-        "bench.baseline:intake",
-        "--host",
-        HOST,
-        "--port",
-        str(port),
-        "--no-access-log",
-        "--log-level",
-        "warning",
-    ]
-    proc = start_http(bench.ours.stack, "baseline-api", argv, bench.base_env(), port, "/docs")
-    return proc.url
+    factory = target.endswith("()")
+    argv = [sys.executable, "-m", "uvicorn", target.removesuffix("()"), "--host", HOST,
+            "--port", str(port), "--no-access-log", "--log-level", "warning",
+            *(["--factory"] if factory else [])]  # fmt: skip
+    return start_http(bench.ours.stack, name, argv, env, port, "/docs").url
 
 
 def records(client: redis.Redis, queue: str) -> int:
@@ -116,8 +106,18 @@ def run_once(
     return result, accepted_check(client, queue, result, args.connections)
 
 
+#: What each side serves: baseline, ours as shipped, ours publishing with send_task.
+SIDES = {
+    "baseline": "bench.baseline:intake",
+    "ours": "",
+    "ours, send_task": "bench.variants:send_task_api()",
+}
+METRICS = (("accepted jobs/s", "≥ 1,000; ≥ 3× baseline", 0), ("p50 ms", "—", 1),
+           ("p99 ms", "≤ 100", 1))  # fmt: skip
+
+
 def main() -> None:
-    """Parse flags, run both sides ``--runs`` times, print the table."""
+    """Parse flags, run every side ``--runs`` times, print the table."""
     parser = argparse.ArgumentParser(description=__doc__)
     common_args(parser, runs=3, timeout=900)
     parser.add_argument("--seconds", type=float, default=10, help="measured seconds per run")
@@ -125,58 +125,63 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=64)
     parser.add_argument("--load", choices=("wrk", "httpx"), default="wrk")
     args = parser.parse_args()
-    deadline = args.deadline = Deadline(args.timeout)
+    args.deadline = Deadline(args.timeout)
     if args.load == "wrk" and not have_wrk():
         console.print("[yellow]wrk not found (apt-get install wrk): using httpx[/yellow]")
         args.load = "httpx"
-    rows = {
-        k: Row(k, t, digits=d)
-        for k, t, d in (
-            ("accepted jobs/s", "≥ 1,000 and ≥ 3× baseline", 0),
-            ("p50 ms", "—", 1),
-            ("p99 ms", "≤ 100", 1),
-        )
-    }
-    checks: list[str] = []
     bench = stacks.start()
     try:
-        base_url = start_baseline_api(bench)
-        ours_url = bench.ours.api.url
-        for run in range(args.runs):
-            deadline.check(f"run {run + 1}")
-            sides = (
-                ("baseline", base_url, bench.base_client(), QUEUE, bench.job_body()),
-                ("ours", ours_url, bench.ours_client(), QUEUES[JobType.CHAT], bench.job_body()),
-            )
-            for side, url, client, queue, body in sides:
-                profiling = args.profile and side == "ours" and run == args.runs - 1
-                pid = bench.ours.api.popen.pid if profiling else None
-                result, check = run_once(
-                    url + "/v1/jobs", client, queue, body, bench.headers(), args, pid
-                )
-                for key, value in (
-                    ("accepted jobs/s", result.rps),
-                    ("p50 ms", result.p50_ms),
-                    ("p99 ms", result.p99_ms),
-                ):
-                    getattr(rows[key], side).append(value)
-                console.print(
-                    f"run {run + 1} {side}: {result.rps:,.0f}/s p50 {result.p50_ms:.1f} "
-                    f"p99 {result.p99_ms:.1f} ms, non-202 {result.unexpected}, "
-                    f"errors {result.errors}, accepted = queued: {check}"
-                )
-                if check != "ok" or result.errors:
-                    checks.append(f"run {run + 1} {side}: {check}, {result.errors} socket errors")
+        values, checks = measure(bench, args)
     finally:
         bench.stop()
+    rows = []
+    for variant in ("ours", "ours, send_task"):
+        for metric, target, digits in METRICS:
+            row = Row(f"{metric} ({variant})", target, digits=digits)
+            row.ours, row.baseline = values[variant, metric], values["baseline", metric]
+            rows.append(row)
     notes = [
         f"load: {args.load}, {args.connections} connections, {args.seconds:g} s per run "
         f"after {args.warmup:g} s warm-up; one uvicorn process per side; no worker",
-        *(checks or ["every 202 left exactly one message with the broker"]),
+        "ours, send_task: the same API with the fast publish path off (bench/variants.py)",
+        *(checks or ["every 202 left exactly one message with the broker and one record"]),
     ]
-    report("intake", "Intake throughput (issue 9 §2)", list(rows.values()), notes)
+    report("intake", "Intake throughput (issue 9 §2)", rows, notes)
     if checks:
         raise BenchError("; ".join(checks))
+
+
+def measure(
+    bench: stacks.Bench, args: argparse.Namespace
+) -> tuple[dict[tuple[str, str], list[float]], list[str]]:
+    """Run each side ``--runs`` times; per-run values by (side, metric), and failed checks."""
+    urls = {"ours": bench.ours.api.url}
+    for side, target in SIDES.items():
+        if target:
+            env = bench.base_env() if side == "baseline" else bench.ours.env
+            urls[side] = serve(bench, side.replace(", ", "-"), target, env)
+    values: dict[tuple[str, str], list[float]] = {}
+    checks: list[str] = []
+    for run in range(args.runs):
+        args.deadline.check(f"run {run + 1}")
+        for side, url in urls.items():
+            baseline = side == "baseline"
+            client = bench.base_client() if baseline else bench.ours_client()
+            queue = QUEUE if baseline else QUEUES[JobType.CHAT]
+            profiling = args.profile and side == "ours" and run == args.runs - 1
+            pid = bench.ours.api.popen.pid if profiling else None
+            result, check = run_once(url + "/v1/jobs", client, queue, bench.job_body(),
+                                     bench.headers(), args, pid)  # fmt: skip
+            for metric, value in zip(
+                (m for m, _, _ in METRICS), (result.rps, result.p50_ms, result.p99_ms), strict=True
+            ):
+                values.setdefault((side, metric), []).append(value)
+            console.print(f"run {run + 1} {side}: {result.rps:,.0f}/s p50 {result.p50_ms:.1f} "
+                          f"p99 {result.p99_ms:.1f} ms, non-202 {result.unexpected}, "
+                          f"errors {result.errors}, accepted = queued: {check}")  # fmt: skip
+            if check != "ok" or result.errors:
+                checks.append(f"run {run + 1} {side}: {check}, {result.errors} socket errors")
+    return values, checks
 
 
 if __name__ == "__main__":

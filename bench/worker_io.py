@@ -69,7 +69,7 @@ def _measure(bench: stacks.Bench, args: argparse.Namespace, deadline: Deadline,
         # Past the worker's start-up, which the clock does not count either.
         if profile:
             time.sleep(2)
-            recordings.append(record(pid, 10, "worker-io"))
+            recordings.append(record(pid, 10, "worker-io", gil=True))
 
     seconds = stacks.drain(client, queue, args.jobs, done, deadline, bench.workers, poll,
                            begin_profile)  # fmt: skip

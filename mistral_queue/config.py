@@ -133,6 +133,9 @@ class Settings(BaseSettings):
     #: Seconds running jobs get to finish after SIGTERM; then the worker exits and hands them
     #: back (their leases are released and the sweep requeues them at once).
     shutdown_grace_seconds: float = Field(default=60.0, gt=0)
+    #: Seconds a worker may sit idle while its queues hold messages before its watchdog
+    #: makes it exit for a restart (a consumer stalled after a reconnect); 0 turns it off.
+    consumer_stall_seconds: float = Field(default=120.0, ge=0)
     #: Celery hard time limit per task queue (chat, agent, batch, callbacks), seconds, JSON;
     #: the soft limit is 90 % of it. Only the prefork pool enforces them: under the threads
     #: pool the job deadline and the sweep end a job that runs too long.
@@ -165,6 +168,9 @@ class Settings(BaseSettings):
     rate_limits: dict[str, ModelRateLimit] = Field(default_factory=dict)
     #: Seconds a worker may sleep for a rate-limit slot; longer waits go back to Celery.
     rate_limit_max_inline_wait: float = Field(default=0.5, ge=0)
+    #: Share of the rate limits left unused to absorb the delay between taking a slot and
+    #: the request reaching Mistral (0.05 = calls are spaced for 95% of the limit).
+    rate_limit_headroom: float = Field(default=0.05, ge=0, le=0.5)
 
     #: Jobs one tenant may run at once across the deployment; unset means no cap.
     tenant_max_concurrency: int | None = Field(default=None, gt=0)

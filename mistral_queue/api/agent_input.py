@@ -88,14 +88,10 @@ class _AgentRequest(BaseModel):
         le=MAX_STEPS_LIMIT,
         description="Our extension: most upstream calls the job makes; more fails the job.",
     )
-    stream: bool = False
-
-    @field_validator("stream")
-    @classmethod
-    def _not_streamed(cls, value: bool) -> bool:
-        if value:
-            raise ValueError("agent jobs are not streamed; follow their job.step events instead")
-        return value
+    stream: bool = Field(
+        default=False,
+        description="Stream every step from Mistral: its text arrives as job.delta events.",
+    )
 
     @field_validator("tools")
     @classmethod

@@ -13,7 +13,7 @@ from mistral_queue.api import errors
 from mistral_queue.api.deps import Services
 from mistral_queue.api.limits import BodyLimit
 from mistral_queue.api.publisher import Publisher
-from mistral_queue.api.routes import agent, events, health, jobs, metrics
+from mistral_queue.api.routes import agent, events, health, jobs, metrics, results
 from mistral_queue.config import Settings, get_settings
 from mistral_queue.jobs.store import AsyncJobStore
 
@@ -87,7 +87,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(health.router)
     app.include_router(metrics.router)
     app.include_router(jobs.router)
+    app.include_router(results.router)
     app.include_router(agent.router)
     app.include_router(events.router)
-    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
+    # Batch bodies may be larger than other requests; the route holds others to the default.
+    batch_limit = settings.max_body_bytes + settings.batch_max_bytes
+    app.add_middleware(
+        BodyLimit,
+        max_bytes=settings.max_body_bytes,
+        overrides={("POST", "/v1/jobs"): batch_limit},
+    )
     return app

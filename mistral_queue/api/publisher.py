@@ -32,7 +32,13 @@ from redis.backoff import ExponentialBackoff
 
 from mistral_queue.config import Settings
 from mistral_queue.jobs.model import JobType
-from mistral_queue.jobs.routing import CALLBACKS_QUEUE, DELIVER_CALLBACK, QUEUES, RUN_TASKS
+from mistral_queue.jobs.routing import (
+    BATCH_CANCEL,
+    CALLBACKS_QUEUE,
+    DELIVER_CALLBACK,
+    QUEUES,
+    RUN_TASKS,
+)
 from mistral_queue.worker.app import create_celery
 
 #: Bounded publish retries, so a broker outage answers 503 within about a second.
@@ -235,6 +241,10 @@ class Publisher:
     async def deliver_callback(self, job_id: str) -> None:
         """Publish the delivery of ``job_id``'s pending callback."""
         await self._send(DELIVER_CALLBACK, [job_id], CALLBACKS_QUEUE)
+
+    async def cancel_batch(self, job_id: str) -> None:
+        """Publish the cancel of a cancelled batch job's Mistral batch job."""
+        await self._send(BATCH_CANCEL, [job_id], QUEUES[JobType.BATCH])
 
     async def _send(
         self, name: str, args: list[Any], queue: str, task_id: str | None = None

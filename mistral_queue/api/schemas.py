@@ -12,6 +12,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from mistral_queue.api.agent_input import AgentRequest
+from mistral_queue.api.batch_schema import BatchRequest
 from mistral_queue.jobs.model import Job
 
 #: Most keys a job's ``metadata`` may carry.
@@ -71,7 +72,14 @@ class AgentJobCreate(_JobCreateBase):
     request: AgentRequest
 
 
-JobCreate = Annotated[ChatJobCreate | AgentJobCreate, Field(discriminator="type")]
+class BatchJobCreate(_JobCreateBase):
+    """A batch job: many requests to one endpoint, in mode api or direct (docs/batch.md)."""
+
+    type: Literal["batch"]
+    request: BatchRequest
+
+
+JobCreate = Annotated[ChatJobCreate | AgentJobCreate | BatchJobCreate, Field(discriminator="type")]
 
 
 class JobList(BaseModel):

@@ -86,6 +86,14 @@ class BatchState:
         pipe.expire(self.key, self.ttl, nx=True)
         pipe.execute()
 
+    def claim(self, field: str) -> bool:
+        """Set ``field`` unless it is set; whether this call set it (a once-only step)."""
+        return bool(self.redis.hsetnx(self.key, field, "1"))
+
+    def unclaim(self, field: str) -> None:
+        """Clear ``field``, so the step it guards may be tried again."""
+        self.redis.hdel(self.key, field)
+
     def incr(self, field: str, by: int = 1) -> int:
         """Add ``by`` to a counter field; returns the new value."""
         return int(self.redis.hincrby(self.key, field, by))

@@ -61,6 +61,10 @@ class LimitGroup:
     name: str
     rps: float | None
     tpm: int | None
+    #: Share of each limit kept unused (0..0.5): a booked slot reaches Mistral after a
+    #: variable delay (thread wake-up, network), so spacing calls exactly 1/rps apart lets
+    #: an occasional one-second window hold one call too many.
+    headroom: float = 0.0
 
     def key(self, part: str) -> str:
         """The Redis key of one part (``rps``, ``tpm``, ``pause``) of this group."""
@@ -69,12 +73,12 @@ class LimitGroup:
     @property
     def seconds_per_request(self) -> float:
         """GCRA emission interval for requests; 0 means no request limit."""
-        return 1.0 / self.rps if self.rps else 0.0
+        return 1.0 / (self.rps * (1.0 - self.headroom)) if self.rps else 0.0
 
     @property
     def seconds_per_token(self) -> float:
         """GCRA emission interval for tokens; 0 means no token limit."""
-        return 60.0 / self.tpm if self.tpm else 0.0
+        return 60.0 / (self.tpm * (1.0 - self.headroom)) if self.tpm else 0.0
 
 
 class Reservation:
@@ -116,9 +120,14 @@ class RateLimiter:
     ) -> None:
         self.redis = client
         self.max_inline_wait = settings.rate_limit_max_inline_wait
-        self.default = LimitGroup(DEFAULT_GROUP, settings.rate_limit_rps, settings.rate_limit_tpm)
+        headroom = settings.rate_limit_headroom
+        self.default = LimitGroup(
+            DEFAULT_GROUP, settings.rate_limit_rps, settings.rate_limit_tpm, headroom
+        )
         self.groups = [
-            LimitGroup(pattern, limit.rps or self.default.rps, limit.tpm or self.default.tpm)
+            LimitGroup(
+                pattern, limit.rps or self.default.rps, limit.tpm or self.default.tpm, headroom
+            )
             for pattern, limit in settings.rate_limits.items()
         ]
         self._sleep = sleep

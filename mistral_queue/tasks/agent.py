@@ -28,8 +28,10 @@ from mistral_queue.jobs.model import JobType
 from mistral_queue.jobs.routing import RUN_TASKS
 from mistral_queue.mistral.client import get_client
 from mistral_queue.tasks.agent_errors import AgentError, StepLimitExceeded, ToolAttemptError
+from mistral_queue.tasks.agent_stream import assemble_conversation
 from mistral_queue.tasks.agent_wire import Call, max_steps, mode_of, tool_urls, wire_for
 from mistral_queue.tasks.base import JobRun, JobStopped, enqueue_callback, finish, record, run_job
+from mistral_queue.tasks.streaming import Coalescer, assemble
 from mistral_queue.tasks.tool_calls import call_tool, tool_request
 
 log = logging.getLogger(__name__)
@@ -79,15 +81,12 @@ class AgentRunner:
     def _step(self, call: Call) -> None:
         steps = self.progress.steps
         before = steps[-1].attempts if steps else 0
-        client = get_client(self.run.rt.settings)
         # The limiter keys on the model (or agent); an append body names neither.
         limit_body = {k: self.request.get(k) for k in ("model", "agent_id")} | call.body
-        response = self.run.call(
-            lambda n: client.post(call.path, call.body, request_id=self.run.request_id(n)),
-            body=limit_body,
-            attempts_before=before,
+        answer = self.run.call(
+            lambda n: self._fetch(call, n), body=limit_body, attempts_before=before
         )
-        reply = self.wire.read(response.json)
+        reply = self.wire.read(answer)
         step = Step(
             step=len(steps) + 1,
             inputs=call.inputs,
@@ -100,6 +99,26 @@ class AgentRunner:
         self.progress = self.progress.add_step(step)
         data = step.model_dump(mode="json")
         record(self.run, changes.agent_update("job.step", data, self.progress.dump()))
+
+    def _fetch(self, call: Call, attempt: int) -> dict[str, Any]:
+        """One attempt of ``call``: the JSON answer, or a streamed one put back together."""
+        settings = self.run.rt.settings
+        client = get_client(settings)
+        request_id = self.run.request_id(attempt)
+        if not call.body.get("stream"):
+            return client.post(call.path, call.body, request_id=request_id).json
+        step = len(self.progress.steps) + 1
+
+        def emit(index: int, text: str) -> None:
+            data = {"step": step, "index": index, "content": text, "attempt": attempt}
+            # Fails with JobStopped once the job is cancelled, which closes the stream.
+            self.run.apply(changes.agent_update("job.delta", data))
+
+        coalescer = Coalescer(emit, settings.delta_interval_ms / 1000, settings.delta_max_chars)
+        events = client.stream(call.path, call.body, request_id=request_id)
+        if self.progress.mode == "conversation":
+            return assemble_conversation(events, coalescer)
+        return assemble(events, coalescer)
 
     def _check_budget(self) -> None:
         done = len(self.progress.steps)

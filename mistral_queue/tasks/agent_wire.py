@@ -92,11 +92,11 @@ def tool_urls(request: dict[str, Any]) -> dict[str, str]:
 
 
 def _upstream_body(request: dict[str, Any]) -> dict[str, Any]:
-    """The request without our extensions, never streamed."""
+    """The request without our extensions."""
     body = {k: v for k, v in request.items() if k != "max_steps"}
     if "tools" in body:
         body["tools"] = [{k: v for k, v in t.items() if k != "url"} for t in body["tools"]]
-    body["stream"] = False
+    body["stream"] = bool(request.get("stream"))
     return body
 
 
@@ -129,7 +129,7 @@ class ConversationWire:
         if not progress.conversation_id:
             raise InvalidAgentResponse("no conversation_id to append the tool results to")
         inputs = [_function_result(r) for r in progress.ordered_results()]
-        body: dict[str, Any] = {"inputs": inputs, "stream": False}
+        body: dict[str, Any] = {"inputs": inputs, "stream": bool(request.get("stream"))}
         body |= {k: request[k] for k in _APPEND_FIELDS if k in request}
         return Call(f"{CONVERSATIONS}/{progress.conversation_id}", body, inputs)
 

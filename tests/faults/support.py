@@ -18,7 +18,7 @@ from typing import Any
 import httpx
 import redis
 
-from mistral_queue.devstack import LocalStack, launch
+from mistral_queue.devstack import LocalStack, Proc, launch
 from mistral_queue.jobs import keys
 from tests.helpers import Api, chat_body
 
@@ -39,6 +39,8 @@ FAULT_ENV = {
     "MQ_LEASE_SECONDS": "2",
     "MQ_STORE_RETRY_SECONDS": "30",
     "MQ_SHUTDOWN_GRACE_SECONDS": "5",
+    # A touchy watchdog, so every fault test also shows it never mistakes a fault for a stall.
+    "MQ_CONSUMER_STALL_SECONDS": "8",
 }
 
 FINAL = {"succeeded", "failed", "cancelled"}
@@ -52,8 +54,15 @@ def fault_stack(
     local = launch(env={**FAULT_ENV, **env}, workers=workers, concurrency=concurrency, aof=aof)
     try:
         yield local
+        stalled = [p.name for p in local.stack.procs if "consumer stalled" in log_of(p)]
+        assert not stalled, f"the watchdog took a fault for a stall in {stalled}"
     finally:
         local.stop()
+
+
+def log_of(proc: Proc) -> str:
+    """Everything a started process wrote."""
+    return proc.log_path.read_text(errors="replace")
 
 
 def api_of(stack: LocalStack) -> Api:
@@ -65,7 +74,8 @@ def submit_many(api: Api, texts: Iterable[str], callback_url: str | None) -> lis
     """Submit one chat job per text (8 at a time); every one must be accepted (202)."""
 
     def one(text: str) -> str:
-        return api.submit(chat_body(text, callback_url))["id"]
+        job_id: str = api.submit(chat_body(text, callback_url))["id"]
+        return job_id
 
     with ThreadPoolExecutor(8) as pool:
         return list(pool.map(one, texts))
@@ -95,8 +105,11 @@ def wait_settled(
     deadline = time.monotonic() + timeout
     while True:
         found = records(client, job_ids)
-        late = {j: (r.get("status"), r.get("callback_status")) for j, r in found.items()
-                if not settled(r)}  # fmt: skip
+        late = {
+            j: (r.get("status"), r.get("callback_status"))
+            for j, r in found.items()
+            if not settled(r)
+        }
         if not late:
             return found
         if time.monotonic() > deadline:

@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import signal
 import time
+from collections.abc import Callable
 
 import pytest
+import redis
 
 from mistral_queue.jobs import keys
 from tests.faults.support import api_of, fault_stack, redis_client, wait_settled
@@ -17,6 +19,11 @@ pytestmark = [pytest.mark.slow, pytest.mark.timeout(90)]
 GRACE = 3.0
 
 
+def lease_taken(client: redis.Redis, job_id: str) -> Callable[[], bool]:
+    """A check: some worker holds the job's lease."""
+    return lambda: bool(client.exists(keys.job_lease(job_id)))
+
+
 def test_sigterm_finishes_short_jobs_and_hands_back_long_ones() -> None:
     with fault_stack(workers=1, concurrency=4, MQ_SHUTDOWN_GRACE_SECONDS=str(GRACE)) as stack:
         api = api_of(stack)
@@ -24,8 +31,8 @@ def test_sigterm_finishes_short_jobs_and_hands_back_long_ones() -> None:
         # Given one job that needs 1 s upstream and one that needs 30 s, both running
         short = api.submit(chat_body("short [[fault:latency=1000]]", stack.receiver.url))
         long = api.submit(chat_body("long [[fault:latency=30000]]", stack.receiver.url))
-        for job in (short, long):
-            wait_for(lambda j=job: client.exists(keys.job_lease(j["id"])), 10, "both to run")
+        for job_id in (short["id"], long["id"]):
+            wait_for(lease_taken(client, job_id), 10, "both jobs to run")
 
         # When the worker gets SIGTERM
         worker = stack.workers.pop()

@@ -69,8 +69,7 @@ def test_sigkilled_workers_lose_nothing_and_repeat_nothing() -> None:
         duplicates = duplicate_successes(upstream_calls(stack), attempts, kills)
         assert duplicates.unexplained == []
         requeued = sum(1 for r in final.values() if "requeues" in r)
-        print(f"kills at {kills}; re-run after a kill: {len(duplicates.in_flight)}; "
-              f"requeued by the sweep: {requeued}")  # fmt: skip
+        print(f"re-asked after a kill: {len(duplicates.in_flight)}; requeued: {requeued}")
 
 
 def stack_latency(stack: LocalStack, ms: float) -> None:

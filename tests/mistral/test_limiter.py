@@ -15,7 +15,12 @@ import redis
 from mistral_queue.config import Settings
 from mistral_queue.devstack import Stack, start_redis
 from mistral_queue.mistral.errors import RateLimitWait
-from mistral_queue.mistral.limiter import GLOBAL_PAUSE_KEY, JITTER_FRACTION, RateLimiter
+from mistral_queue.mistral.limiter import (
+    GLOBAL_PAUSE_KEY,
+    JITTER_FRACTION,
+    LimitGroup,
+    RateLimiter,
+)
 
 #: Slack for sleeps that overshoot and scheduling on a busy 2-core box, seconds.
 SLACK = 0.25
@@ -39,7 +44,8 @@ def client(redis_url: str) -> Iterator[redis.Redis]:
 
 
 def limiter(client: redis.Redis, sleeps: list[float] | None = None, **settings: Any) -> RateLimiter:
-    values: dict[str, Any] = {"rate_limit_max_inline_wait": 0.5}
+    # No headroom: these tests check the exact spacing (test_headroom_spaces_calls_wider).
+    values: dict[str, Any] = {"rate_limit_max_inline_wait": 0.5, "rate_limit_headroom": 0.0}
     values.update(settings)
     sleep = sleeps.append if sleeps is not None else time.sleep
     return RateLimiter(client, Settings(**values), sleep=sleep, rng=random.Random(5))
@@ -169,7 +175,9 @@ def test_per_model_patterns(client: redis.Redis) -> None:
 def _hammer(url: str, limit: dict[str, Any], calls: int, threads: int, out: Any) -> None:
     """Take ``calls`` slots of 10 tokens per thread like a worker does; report grant times."""
     client = redis.Redis.from_url(url)
-    limits = RateLimiter(client, Settings(**limit, rate_limit_max_inline_wait=0.3))
+    limits = RateLimiter(
+        client, Settings(**limit, rate_limit_max_inline_wait=0.3, rate_limit_headroom=0.0)
+    )
     granted: list[float] = []
     lock = threading.Lock()
 
@@ -233,3 +241,9 @@ def test_accuracy_processes(redis_url: str, client: redis.Redis, limit: dict[str
         proc.join(40)
         assert proc.exitcode == 0
     _spans_ok(grants, 20, 48)
+
+
+def test_headroom_spaces_calls_wider() -> None:
+    group = LimitGroup("default", rps=10, tpm=60_000, headroom=0.05)
+    assert group.seconds_per_request == pytest.approx(1 / 9.5)
+    assert group.seconds_per_token == pytest.approx(60 / 57_000)

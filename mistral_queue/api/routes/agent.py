@@ -6,6 +6,7 @@ import logging
 import time
 from typing import Annotated
 
+import redis
 from fastapi import APIRouter, Body
 from fastapi.responses import JSONResponse
 from kombu.exceptions import OperationalError
@@ -64,12 +65,12 @@ async def submit_tool_results(
     )
     # Only one post wins: the change applies only while the job still waits (else 409).
     await services.store.apply(job_id, tenant, change)
-    try:
-        await services.publisher.run_job(JobType.AGENT, job_id)
-    except OperationalError as exc:
-        # The results are stored and the job is queued: the sweep publishes it again.
-        log.warning("job %s resumed but not published (%s); the sweep will", job_id, exc)
     resumed = await services.store.get(job_id, tenant=tenant)
     if resumed is None:
         raise JobNotFound(job_id)
+    try:
+        await services.publisher.run_job(JobType.AGENT, job_id)
+    except (OperationalError, redis.RedisError) as exc:
+        # The results are stored and the job is queued: the sweep publishes it again.
+        log.warning("job %s resumed but not published (%s); the sweep will", job_id, exc)
     return JSONResponse(resumed.job.model_dump(mode="json"), status_code=202)

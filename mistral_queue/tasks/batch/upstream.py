@@ -245,21 +245,21 @@ def _store(state: BatchState, lines: list[bytes]) -> None:
     state.store_results(found)
 
 
-def cancel_upstream(rt: Runtime, state: BatchState, info: dict[str, str] | None = None) -> None:
+def cancel_upstream(rt: Runtime, state: BatchState) -> None:
     """Cancel the job's Mistral batch job, once, unless it has ended or never existed.
 
     A failure is logged only: a later poll of the cancelled job tries again.
     """
-    info = state.get() if info is None else info
+    info = state.get()
     batch_id = info.get("batch_id")
-    if not batch_id or info.get("cancel_sent") or info.get("upstream_done"):
+    if not batch_id or info.get("upstream_done") or not state.claim("cancel_sent"):
         return
     client = get_client(rt.settings)
     path = f"{BATCH_JOBS_PATH}/{batch_id}/cancel"
     try:
         rt.policy.call(lambda n: client.post(path, {}, request_id=f"{state.job_id}:cancel:{n}"))
     except (DeferRetry, UpstreamError) as exc:
+        state.unclaim("cancel_sent")
         log.warning("job %s: could not cancel batch %s: %s", state.job_id, batch_id, exc)
         return
-    state.put(cancel_sent=1)
     log.info("job %s: cancelled Mistral batch job %s", state.job_id, batch_id)

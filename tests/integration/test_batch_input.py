@@ -1,0 +1,136 @@
+"""Bad batch input is refused with the right status, naming the field, and stores nothing."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import pytest
+import redis
+
+from mistral_queue.devstack import LocalStack, Stack, cli, free_port, start_http
+from tests.helpers import Api, chat_body
+from tests.integration.batch_support import batch_body, requests_of, upload
+
+pytestmark = pytest.mark.timeout(60)
+
+
+@pytest.fixture(scope="module")
+def small_api(stack: LocalStack) -> Iterator[Api]:
+    """A second API process on the same Redis with small batch limits."""
+    local = Stack()
+    port = free_port()
+    env = {**stack.env, "MQ_BATCH_MAX_REQUESTS": "10", "MQ_BATCH_MAX_BYTES": "2000"}
+    start_http(local, "api-small-batches", cli("api", "--port", str(port)), env, port)
+    yield Api(f"http://127.0.0.1:{port}", "key-acme")
+    local.stop_all()
+
+
+def _error(response: httpx.Response, status: int) -> dict[str, Any]:
+    assert response.status_code == status, response.text
+    error: dict[str, Any] = response.json()["error"]
+    return error
+
+
+def _batch_keys(client: redis.Redis) -> set[str]:
+    return {str(k) for k in client.scan_iter("mq:job:*:inputs")}
+
+
+def test_duplicate_custom_ids_are_422(api: Api) -> None:
+    requests = requests_of(3)
+    requests[2]["custom_id"] = "r0"
+    error = _error(api.post(batch_body(requests)), 422)
+    assert error["details"][0]["field"] == "request.requests"
+    assert "'r0'" in error["message"] and "unique" in error["message"]
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        (batch_body([]), "request.requests"),
+        (batch_body([{"custom_id": "", "body": {}}]), "request.requests.0.custom_id"),
+        (batch_body([{"custom_id": 7, "body": {}}]), "request.requests.0.custom_id"),
+        (batch_body([{"body": {}}]), "request.requests.0.custom_id"),
+        (batch_body(requests_of(1), mode="later"), "request.mode"),
+        (batch_body(requests_of(1), endpoint="/v1/ocr"), "request.endpoint"),
+        (batch_body(requests_of(1), surprise=1), "request.surprise"),
+        (batch_body(), "request"),
+        (batch_body(requests_of(1), input_file="abc"), "request"),
+        (batch_body(requests_of(1), endpoint="/v1/agents/completions"), "request"),
+    ],
+)
+def test_malformed_batches_are_422_naming_the_field(
+    api: Api, body: dict[str, Any], field: str
+) -> None:
+    error = _error(api.post(body), 422)
+    assert field in [d["field"] for d in error["details"]], error
+
+
+def test_too_many_requests_is_413_and_stores_nothing(
+    small_api: Api, stack_redis: redis.Redis
+) -> None:
+    before = _batch_keys(stack_redis)
+    error = _error(small_api.post(batch_body(requests_of(11))), 413)
+    assert error["type"] == "too_large"
+    assert "10 requests" in error["message"]
+    assert _batch_keys(stack_redis) == before
+
+
+def test_too_many_bytes_is_413_and_stores_nothing(small_api: Api, stack_redis: redis.Redis) -> None:
+    before = _batch_keys(stack_redis)
+    error = _error(small_api.post(batch_body(requests_of(5, "x" * 500))), 413)
+    assert error["type"] == "too_large"
+    assert "2000 bytes" in error["message"]
+    assert _batch_keys(stack_redis) == before
+
+
+def test_an_input_file_over_the_limits_is_413(stack: LocalStack, small_api: Api) -> None:
+    file_id = upload(stack.emulator.url, requests_of(11))
+    error = _error(small_api.post(batch_body(input_file=file_id)), 413)
+    assert "10 requests" in error["message"]
+
+
+def test_a_batch_body_above_the_chat_limit_is_accepted(api: Api) -> None:
+    # 1.2 MB of requests: above max_body_bytes (1 MiB), below batch_max_bytes
+    job = api.submit(batch_body(requests_of(40, "y" * 30_000), mode="direct"))
+    assert job["request"]["count"] == 40
+    assert api.wait_final(job["id"], timeout=60, callback=False)["status"] == "succeeded"
+
+
+def test_a_chat_body_above_its_limit_is_still_413(api: Api) -> None:
+    assert _error(api.post(chat_body("x" * 1_100_000)), 413)["type"] == "too_large"
+
+
+def test_an_unknown_input_file_is_422(api: Api) -> None:
+    error = _error(api.post(batch_body(input_file="no-such-file")), 422)
+    assert error["details"][0]["field"] == "request.input_file"
+    assert "no-such-file" in error["message"]
+
+
+def test_an_input_file_not_for_batches_is_422(stack: LocalStack, api: Api) -> None:
+    file_id = upload(stack.emulator.url, requests_of(2), purpose="fine-tune")
+    error = _error(api.post(batch_body(input_file=file_id)), 422)
+    assert "purpose 'batch'" in error["message"]
+
+
+def test_a_bad_line_in_an_input_file_fails_the_job(stack: LocalStack, api: Api) -> None:
+    lines = [*requests_of(2), requests_of(1)[0]]
+    file_id = upload(stack.emulator.url, lines)
+    job = api.submit(batch_body(input_file=file_id, mode="direct"))
+    final = api.wait_final(job["id"], timeout=30, callback=False)
+    assert final["status"] == "failed"
+    assert final["error"] == {
+        "type": "invalid_input",
+        "message": "custom_id 'r0' appears more than once",
+    }
+
+
+def test_results_of_other_jobs(api: Api, other_tenant: Api) -> None:
+    chat = api.submit(chat_body("not a batch"))
+    response = httpx.get(f"{api.url}/v1/jobs/{chat['id']}/results", headers=api.headers())
+    assert _error(response, 409)["type"] == "conflict"
+    batch = api.submit(batch_body(requests_of(1), mode="direct"))
+    for url, who in [(f"{api.url}/v1/jobs/job_nope/results", api),
+                     (f"{api.url}/v1/jobs/{batch['id']}/results", other_tenant)]:  # fmt: skip
+        assert _error(httpx.get(url, headers=who.headers()), 404)["type"] == "not_found"
