@@ -28,6 +28,8 @@ from mistral_queue.errors import MistralQueueError
 
 OUT_DIR = Path(__file__).parent / "out"
 console = Console()
+#: The machine's load when the benchmark started: others' work skews every figure.
+START_LOAD = os.getloadavg()
 
 
 class BenchError(MistralQueueError):
@@ -109,15 +111,17 @@ def report(name: str, title: str, rows: Sequence[Row], notes: Sequence[str] = ()
             row.metric, row.target, row.cell(row.baseline), row.cell(row.ours), row.ratio()
         )
     console.print(table)
-    for note in notes:
-        console.print(f"  • {note}")
     lines = [f"### {title}", "", machine_line(), ""]
     lines += ["| metric | target | baseline | ours | ours/baseline |", "|---|---|---|---|---|"]
     lines += [
         f"| {r.metric} | {r.target} | {r.cell(r.baseline)} | {r.cell(r.ours)} | {r.ratio()} |"
         for r in rows
     ]
+    start, end = (" / ".join(f"{v:.1f}" for v in loads) for loads in (START_LOAD, os.getloadavg()))
+    notes = [*notes, f"load average (1/5/15 min): {start} at start, {end} at the end"]
     lines += ["", *[f"- {note}" for note in notes], ""]
+    for note in notes:
+        console.print(f"  • {note}")
     OUT_DIR.mkdir(exist_ok=True)
     path = OUT_DIR / f"{name}-{datetime.now(UTC):%Y%m%dT%H%M%SZ}.md"
     path.write_text("\n".join(lines))

@@ -33,16 +33,42 @@ class Side:
     body: bytes
 
 
+@dataclass
+class Timing:
+    """One job's clock readings, unix seconds, and the emulator's own time for its call."""
+
+    sent: float
+    answered: float
+    upstream_at: float
+    upstream_ms: float
+    called_back: float
+
+    def stages(self) -> dict[str, float]:
+        """Milliseconds of each leg: intake, to the upstream call, after it; they sum up to
+        the overhead."""
+        return {
+            "intake (POST → 202)": 1000 * (self.answered - self.sent),
+            "202 → upstream request": 1000 * (self.upstream_at - self.answered),
+            "upstream answer → callback": 1000 * (self.called_back - self.upstream_at)
+            - self.upstream_ms,
+        }
+
+    def overhead(self) -> float:
+        """POST → callback received minus the emulator's time, milliseconds."""
+        return sum(self.stages().values())
+
+
 def one_run(
     bench: stacks.Bench, side: Side, args: argparse.Namespace, deadline: Deadline
-) -> list[float]:
-    """Send ``--jobs`` jobs one by one; each job's overhead in milliseconds."""
-    sent: dict[str, tuple[float, float]] = {}
+) -> list[Timing]:
+    """Send ``--jobs`` jobs one by one; the timings of each."""
+    sent: dict[str, tuple[float, float, float]] = {}
     with httpx.Client(timeout=10) as client:
         for _ in range(args.jobs):
             deadline.check(f"{side.name} jobs")
             started = time.time()
             response = client.post(side.url + "/v1/jobs", content=side.body, headers=side.headers)
+            answered = time.time()
             if response.status_code != 202:
                 raise BenchError(f"{side.name}: {response.status_code} {response.text}")
             job_id = response.json()["id"]
@@ -50,24 +76,25 @@ def one_run(
             waited = client.get(bench.sink.url + "/_sink/wait", params=wait)
             if waited.status_code != 200:
                 raise BenchError(f"{side.name}: no callback for {job_id} within 10 s")
-            sent[job_id] = (started, waited.json()["time"])
+            sent[job_id] = (started, answered, waited.json()["time"])
             time.sleep(args.gap_ms / 1000)
-    upstream = emulator_durations(bench)
+    upstream = emulator_calls(bench)
     missing = [job_id for job_id in sent if job_id not in upstream]
     if missing:
         raise BenchError(f"{side.name}: the emulator never saw {missing[:3]}")
-    return [1000 * (done - start) - upstream[job_id] for job_id, (start, done) in sent.items()]
+    return [Timing(start, answered, *upstream[job_id], done)
+            for job_id, (start, answered, done) in sent.items()]  # fmt: skip
 
 
-def emulator_durations(bench: stacks.Bench) -> dict[str, float]:
-    """Milliseconds the emulator spent on each job's first call, by job id; clears its log."""
+def emulator_calls(bench: stacks.Bench) -> dict[str, tuple[float, float]]:
+    """(arrival unix time, milliseconds spent) of each job's first call; clears the log."""
     url = bench.ours.emulator.url + "/_emulator/requests"
     entries = httpx.get(url, params={"path": "/v1/chat/completions"}).json()["data"]
     httpx.post(bench.ours.emulator.url + "/_emulator/reset")
-    found: dict[str, float] = {}
+    found: dict[str, tuple[float, float]] = {}
     for entry in entries:
         job_id = (entry.get("request_id") or "").rsplit(":", 1)[0]
-        found.setdefault(job_id, float(entry["duration_ms"]))
+        found.setdefault(job_id, (float(entry["time"]), float(entry["duration_ms"])))
     return found
 
 
@@ -96,6 +123,7 @@ def main() -> None:
     deadline = Deadline(args.timeout)
     rows = {q: Row(f"overhead p{q} ms", t, digits=1) for q, t in ((50, "≤ 10"), (99, "≤ 25"))}
     rows[100] = Row("overhead max ms", "—", digits=1)
+    stage_rows: dict[tuple[str, str], list[float]] = {}
     bench = stacks.start(args.latency_ms)
     try:
         sides = start_sides(bench, args, deadline)
@@ -108,7 +136,11 @@ def main() -> None:
                 seconds = args.jobs * (args.gap_ms + 10) / 1000
                 pid = bench.workers[0].popen.pid
                 recording = record(pid, seconds, "overhead-worker") if profiling else None
-                values = one_run(bench, side, args, deadline)
+                timings = one_run(bench, side, args, deadline)
+                values = [t.overhead() for t in timings]
+                for stage in timings[0].stages():
+                    legs = [t.stages()[stage] for t in timings]
+                    stage_rows.setdefault((side.name, stage), []).append(percentile(legs, 50))
                 for q, row in rows.items():
                     getattr(row, "ours" if side.name == "ours" else "baseline").append(
                         percentile(values, q)
@@ -124,8 +156,14 @@ def main() -> None:
         f"{args.latency_ms:g} ms (subtracted with the emulator's own time); one worker, "
         f"threads {args.concurrency}, log level {args.loglevel}; 20 warm-up jobs first"
     ]
+    leg_rows = []
+    for (side_name, stage), medians in stage_rows.items():
+        if side_name == "ours":
+            leg = Row(f"leg p50 ms: {stage}", "—", digits=1)
+            leg.ours, leg.baseline = medians, stage_rows["baseline", stage]
+            leg_rows.append(leg)
     title = "Overhead: POST → callback minus upstream (issue 9 §4)"
-    report("overhead", title, list(rows.values()), notes)
+    report("overhead", title, [*rows.values(), *leg_rows], notes)
 
 
 if __name__ == "__main__":

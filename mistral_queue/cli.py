@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+import logging
 import secrets
 import sys
 from pathlib import Path
@@ -65,6 +66,9 @@ def worker(
         from mistral_queue.worker.celery_app import app as celery_app
     except ConfigError as exc:
         raise _fail(exc) from None
+    # httpx logs every request at INFO: two lines a job that cost CPU and add nothing to the
+    # task lines (bench/RESULTS.md, worker profile); its warnings and errors still show.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
     # A random suffix keeps node names unique when several workers share a host (compose --scale).
     node = hostname or f"worker-{secrets.token_hex(3)}@%h"
     argv = ["worker", "--pool", pool, "--concurrency", str(concurrency), "--hostname", node,

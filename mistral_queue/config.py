@@ -135,6 +135,7 @@ class Settings(BaseSettings):
     shutdown_grace_seconds: float = Field(default=60.0, gt=0)
     #: Seconds a worker may sit idle while its queues hold messages before its watchdog
     #: makes it exit for a restart (a consumer stalled after a reconnect); 0 turns it off.
+    #: Keep it above Celery's longest reconnect wait (30 s).
     consumer_stall_seconds: float = Field(default=120.0, ge=0)
     #: Celery hard time limit per task queue (chat, agent, batch, callbacks), seconds, JSON;
     #: the soft limit is 90 % of it. Only the prefork pool enforces them: under the threads

@@ -185,7 +185,7 @@ def _require_https(url: str, allow_hosts: Collection[str]) -> None:
     # Arguments and results may be private: plain http only to hosts listed for development.
     try:
         parsed = httpx.URL(url)
-    except httpx.InvalidURL:
+    except (httpx.InvalidURL, TypeError, ValueError):
         return  # the guard names the problem
     listed = {h.lower().strip("[]").rstrip(".") for h in allow_hosts}
     if parsed.scheme != "https" and parsed.host.lower().rstrip(".") not in listed:

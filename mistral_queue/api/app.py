@@ -11,6 +11,7 @@ from fastapi import FastAPI
 from mistral_queue import __version__
 from mistral_queue.api import errors
 from mistral_queue.api.deps import Services
+from mistral_queue.api.fanout import Hub
 from mistral_queue.api.limits import BodyLimit
 from mistral_queue.api.publisher import Publisher
 from mistral_queue.api.routes import agent, events, health, jobs, metrics, results
@@ -45,6 +46,7 @@ def build_services(settings: Settings) -> Services:
         stream_redis=streams,
         store=store,
         publisher=Publisher(settings),
+        hub=Hub(streams),
         broker_redis=_broker_redis(settings, client),
     )
 
@@ -73,6 +75,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         try:
             yield
         finally:
+            await services.hub.close()
             services.publisher.close()
             await services.redis.aclose()
             await services.stream_redis.aclose()

@@ -10,6 +10,7 @@ from typing import Annotated
 import redis.asyncio as aredis
 from fastapi import Depends, HTTPException, Request
 
+from mistral_queue.api.fanout import Hub
 from mistral_queue.api.publisher import Publisher
 from mistral_queue.config import Settings
 from mistral_queue.jobs.store import AsyncJobStore
@@ -27,6 +28,8 @@ class Services:
     stream_redis: aredis.Redis
     store: AsyncJobStore
     publisher: Publisher
+    #: Shared stream readers for SSE subscribers.
+    hub: Hub
     #: The broker's Redis (queue depths), or None when the broker is not Redis.
     broker_redis: aredis.Redis | None = None
 

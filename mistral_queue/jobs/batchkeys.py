@@ -7,7 +7,6 @@ Besides the job hash (whose ``request`` is only a summary), a batch keeps:
 - ``index``: hash, ``custom_id`` -> input position, to place Mistral's output lines;
 - ``results``: hash, input position -> the result line ``{"custom_id", "response" | "error"}``;
 - ``state``: hash of the worker's bookkeeping (Mistral ids, poll counters, direct counters);
-- ``attempts``: hash, input position -> upstream attempts made for it (direct mode);
 - ``pending``: sorted set of positions waiting for a deferred retry, scored by when they are
   due (unix seconds), so recovery does not publish them early.
 
@@ -38,11 +37,6 @@ def state(job_id: str) -> str:
     return f"{PREFIX}job:{job_id}:batch"
 
 
-def attempts(job_id: str) -> str:
-    """Hash of upstream attempts by input position (direct mode)."""
-    return f"{PREFIX}job:{job_id}:attempts"
-
-
 def pending(job_id: str) -> str:
     """Sorted set of input positions whose deferred retry is due at the score (unix seconds)."""
     return f"{PREFIX}job:{job_id}:pending"
@@ -60,11 +54,5 @@ def all_keys(job_id: str) -> tuple[str, ...]:
         index(job_id),
         results(job_id),
         state(job_id),
-        attempts(job_id),
         pending(job_id),
     )
-
-
-def progress_tick(job_id: str) -> str:
-    """String set for a short while after a direct batch emits ``job.progress`` (a throttle)."""
-    return f"{PREFIX}job:{job_id}:progress-tick"

@@ -15,6 +15,7 @@ import redis
 
 from mistral_queue.jobs import batchkeys, keys
 from mistral_queue.jobs.errors import JobError
+from mistral_queue.jobs.model import FINAL
 
 #: Entries per Redis round trip when paging through a batch.
 PAGE = 500
@@ -22,14 +23,14 @@ PAGE = 500
 # Store a result once; count it and push the sweep's look at the job further out.
 _RECORD = """
 if redis.call('HSETNX', KEYS[1], ARGV[1], ARGV[2]) == 0 then
-  return {0, 0, 0}
+  return {0, 0, 0, 0}
 end
 redis.call('EXPIRE', KEYS[1], ARGV[6], 'NX')
 redis.call('ZREM', KEYS[3], ARGV[1])
 redis.call('HINCRBY', KEYS[2], ARGV[3], 1)
 redis.call('ZADD', KEYS[4], 'XX', 'GT', ARGV[5], ARGV[4])
-local counts = redis.call('HMGET', KEYS[2], 'succeeded', 'failed')
-return {1, tonumber(counts[1] or '0'), tonumber(counts[2] or '0')}
+local counts = redis.call('HMGET', KEYS[2], 'succeeded', 'failed', 'total')
+return {1, tonumber(counts[1] or '0'), tonumber(counts[2] or '0'), tonumber(counts[3] or '0')}
 """
 
 
@@ -44,6 +45,12 @@ class Recorded:
     new: bool
     succeeded: int
     failed: int
+    total: int
+
+    @property
+    def complete(self) -> bool:
+        """Whether every request of the batch has its result now."""
+        return self.new and self.succeeded + self.failed >= self.total
 
 
 def request_line(raw: bytes | str, position: int) -> tuple[str, dict[str, Any]]:
@@ -144,10 +151,17 @@ class BatchState:
             values = self.redis.hmget(key, list(range(start, min(start + PAGE, total))))
             yield from (str(value) for value in values if value is not None)
 
-    def input(self, position: int) -> str | None:
-        """The request line at ``position``, or None when there is none."""
-        value = self.redis.hget(batchkeys.inputs(self.job_id), str(position))
-        return None if value is None else str(value)
+    def pending_input(self, position: int) -> str | None:
+        """The request line at ``position`` if it still needs a call (the job is unfinished
+        and the request has no result), else None; one round trip."""
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.hget(keys.job(self.job_id), "status")
+        pipe.hget(batchkeys.inputs(self.job_id), str(position))
+        pipe.hexists(batchkeys.results(self.job_id), str(position))
+        status, line, done = pipe.execute()
+        if status is None or status in FINAL or done or line is None:
+            return None
+        return str(line)
 
     def positions(self, custom_ids: Sequence[str]) -> list[int | None]:
         """The input position of each custom_id (None for an id the batch does not have)."""
@@ -177,27 +191,15 @@ class BatchState:
         ]
         outcome = "succeeded" if ok else "failed"
         args: list[Any] = [position, line, outcome, self.job_id, watch_until, self.ttl]
-        new, succeeded, failed = self._record(keys=keys_, args=args)
-        return Recorded(bool(new), int(succeeded), int(failed))
+        new, succeeded, failed, total = self._record(keys=keys_, args=args)
+        return Recorded(bool(new), int(succeeded), int(failed), int(total))
 
-    def attempts(self, position: int) -> int:
-        """Upstream attempts made for the request at ``position`` so far."""
-        return int(self.redis.hget(batchkeys.attempts(self.job_id), str(position)) or 0)
-
-    def count_attempt(self, position: int) -> None:
-        """Count one more upstream attempt for the request at ``position``."""
-        key = batchkeys.attempts(self.job_id)
-        pipe = self.redis.pipeline(transaction=False)
-        pipe.hincrby(key, str(position), 1)
-        pipe.expire(key, self.ttl, nx=True)
-        pipe.execute()
-
-    def defer(self, position: int, due: float, watch_until: float) -> None:
-        """Note that the request at ``position`` retries at ``due`` (unix seconds), and keep
+    def defer(self, positions: Sequence[int], due: float, watch_until: float) -> None:
+        """Note that the requests at ``positions`` retry at ``due`` (unix seconds), and keep
         the job watched until at least ``watch_until``."""
         key = batchkeys.pending(self.job_id)
         pipe = self.redis.pipeline(transaction=False)
-        pipe.zadd(key, {str(position): due})
+        pipe.zadd(key, {str(position): due for position in positions})
         pipe.expire(key, self.ttl, nx=True)
         pipe.zadd(keys.JOBS_WATCH, {self.job_id: watch_until}, xx=True, gt=True)
         pipe.execute()

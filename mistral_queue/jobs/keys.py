@@ -54,3 +54,8 @@ def callback_lock(job_id: str) -> str:
 def tenant_running(tenant: str) -> str:
     """Sorted set of the tenant's running job ids, scored by when each claim lapses."""
     return f"{PREFIX}tenant:{tenant}:running"
+
+
+def tenant_parked(tenant: str) -> str:
+    """Sorted set of the tenant's jobs waiting for room under its cap, scored by acceptance."""
+    return f"{PREFIX}tenant:{tenant}:parked"

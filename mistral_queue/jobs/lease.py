@@ -20,13 +20,17 @@ from mistral_queue.jobs import keys
 
 log = logging.getLogger(__name__)
 
-# Compare-and-delete / compare-and-extend, so a worker never touches a lease it lost.
+# Compare-and-delete / compare-and-extend, so a worker never touches a lease it lost. A lease
+# that lapsed while nobody took it (Redis was unreachable longer than the TTL) is taken back,
+# so the sweep does not hand a job that is still running to a second worker.
 _RELEASE = (
     "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0"
 )
 _RENEW = (
-    "if redis.call('GET', KEYS[1]) == ARGV[1] then "
-    "return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end return 0"
+    "local held = redis.call('GET', KEYS[1]) "
+    "if held == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end "
+    "if not held then redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2]) return 1 end "
+    "return 0"
 )
 
 
@@ -38,6 +42,9 @@ class Leases:
         self.ttl_ms = int(ttl * 1000)
         self._held: dict[str, str] = {}
         self._lock = threading.Lock()
+        # Held around each renewal and each release, so a renewal never takes back a lease
+        # that was just released.
+        self._io = threading.Lock()
         self._release = client.register_script(_RELEASE)
         self._renew = client.register_script(_RENEW)
         self._stop = threading.Event()
@@ -57,9 +64,10 @@ class Leases:
         try:
             yield True
         finally:
-            with self._lock:
-                self._held.pop(job_id, None)
-            self._release(keys=[key], args=[token])
+            with self._io:
+                with self._lock:
+                    self._held.pop(job_id, None)
+                self._release(keys=[key], args=[token])
 
     def is_held(self, job_id: str) -> bool:
         """Whether any worker holds the job's lease now."""
@@ -76,20 +84,20 @@ class Leases:
             The ids of the jobs handed back.
         """
         self._stop.set()
-        with self._lock:
-            held = list(self._held.items())
-            self._held.clear()
-        now = time.time()
-        handed = []
-        for job_id, token in held:
-            try:
-                self._release(keys=[keys.job_lease(job_id)], args=[token])
-                self.redis.zadd(keys.JOBS_WATCH, {job_id: now}, xx=True)
-            except redis.RedisError as exc:
-                log.warning("could not hand back %s (its lease lapses instead): %s", job_id, exc)
-                continue
-            handed.append(job_id)
-        return handed
+        with self._io:
+            with self._lock:
+                held = list(self._held.items())
+                self._held.clear()
+            return [job_id for job_id, token in held if self._give_up(job_id, token)]
+
+    def _give_up(self, job_id: str, token: str) -> bool:
+        try:
+            self._release(keys=[keys.job_lease(job_id)], args=[token])
+            self.redis.zadd(keys.JOBS_WATCH, {job_id: time.time()}, xx=True)
+        except redis.RedisError as exc:
+            log.warning("could not hand back %s (its lease lapses instead): %s", job_id, exc)
+            return False
+        return True
 
     def close(self) -> None:
         """Stop renewing (the held leases then lapse after their TTL)."""
@@ -108,9 +116,14 @@ class Leases:
                 held = list(self._held.items())
             for job_id, token in held:
                 try:
-                    renewed = self._renew(keys=[keys.job_lease(job_id)], args=[token, self.ttl_ms])
-                    if not renewed and self._held.get(job_id) == token:
-                        log.warning("lease on %s lapsed; another worker may take it", job_id)
+                    self._renew_one(job_id, token)
                 except redis.RedisError as exc:
                     # The next round tries again; a lapse only lets the sweep requeue the job.
                     log.warning("lease renewal failed for %s: %s", job_id, exc)
+
+    def _renew_one(self, job_id: str, token: str) -> None:
+        with self._io:
+            if self._held.get(job_id) != token:
+                return
+            if not self._renew(keys=[keys.job_lease(job_id)], args=[token, self.ttl_ms]):
+                log.warning("lease on %s was taken by another worker", job_id)

@@ -8,10 +8,12 @@ past its deadline fails with a callback instead of running on.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 from collections.abc import Callable
 from dataclasses import replace
+from datetime import datetime
 from typing import Any, TypeVar
 
 import redis
@@ -22,10 +24,11 @@ from tenacity import Retrying, retry_if_exception_type, stop_after_delay, wait_e
 
 from mistral_queue.jobs import changes
 from mistral_queue.jobs.errors import InvalidTransition, JobNotFound
-from mistral_queue.jobs.model import JobRecord, JobStatus
-from mistral_queue.jobs.routing import CALLBACKS_QUEUE, DELIVER_CALLBACK
+from mistral_queue.jobs.model import JobRecord, JobStatus, JobType
+from mistral_queue.jobs.routing import CALLBACKS_QUEUE, DELIVER_CALLBACK, QUEUES, RUN_TASKS
 from mistral_queue.mistral.errors import DeferRetry, RateLimitWait, UpstreamError
 from mistral_queue.mistral.retry import RetryInfo
+from mistral_queue.tasks.fairness import member
 from mistral_queue.tasks.runtime import Runtime, runtime
 from mistral_queue.tasks.throttle import CallLimit
 
@@ -106,6 +109,13 @@ class JobRun:
             on_attempt=before,
             on_retry=on_retry,
         )
+
+    def park(self) -> None:
+        """Record that the job waits for its tenant's room (fairness.py wakes it up)."""
+        watch = self._watch_until(self.rt.settings.requeue_after_seconds)
+        change = changes.throttled(reason="tenant_concurrency", delay=0.0, watch_until=watch)
+        with contextlib.suppress(JobStopped):
+            self.apply(change)
 
     def give_back(self, reason: str, delay: float) -> Retry | Ignore:
         """Record a wait for capacity and return the Celery retry that frees the slot.
@@ -205,12 +215,25 @@ def run_job(task: Task[Any, Any], job_id: str, work: Callable[[JobRun], Any]) ->
             log.info("job %s has nothing to run (%s)", job_id, stored and stored.status)
             return
         run = JobRun(task, rt, stored)
-        if not rt.slots.claim(stored.tenant, job_id):
-            raise run.give_back("tenant_concurrency", rt.slots.backoff())
+        name = member(stored.job.type.value, job_id)
+        if not rt.slots.claim(stored.tenant, name, _created(stored)):
+            run.park()
+            return
         try:
             _run_leased(task, run, work)
         finally:
-            rt.slots.release(stored.tenant, job_id)
+            _wake(task, rt.slots.release(stored.tenant, name))
+
+
+def _created(record: JobRecord) -> float:
+    return datetime.fromisoformat(record.job.created_at.replace("Z", "+00:00")).timestamp()
+
+
+def _wake(task: Task[Any, Any], woken: tuple[str, str] | None) -> None:
+    """Publish a parked job of the tenant now that it has room."""
+    if woken is not None:
+        kind, job_id = JobType(woken[0]), woken[1]
+        task.app.send_task(RUN_TASKS[kind], args=[job_id], task_id=job_id, queue=QUEUES[kind])
 
 
 def _run_leased(task: Task[Any, Any], run: JobRun, work: Callable[[JobRun], Any]) -> None:

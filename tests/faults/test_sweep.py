@@ -43,7 +43,7 @@ def test_a_job_whose_message_was_deleted_is_run_by_the_sweep() -> None:
         assert final["callback_status"] == "delivered"
         log = [e["type"] for e in events(client, job["id"])]
         assert log.index("job.requeued") < log.index("job.started") < log.index("job.succeeded")
-        assert final["requeues"] == "1"
+        assert int(final["requeues"]) >= 1
         assert len(upstream_calls(stack)[job["id"]]) == 1
 
 

@@ -407,6 +407,26 @@ def test_streamed_agent_completion(stack: LocalStack, api: Api, stack_redis: red
     assert "Lyon" in answer["content"]
 
 
+def test_a_streamed_step_is_put_back_together_like_a_plain_one(api: Api) -> None:
+    # A connector turn: a tool.execution entry, then a message of text and reference chunks
+    request = {
+        "model": MODEL,
+        "inputs": "Use web_search for Lyon",
+        "tools": [{"type": "web_search"}],
+    }
+    plain = api.submit(agent_job(request))
+    streamed = api.submit(agent_job({**request, "stream": True}))
+    outputs = [
+        api.wait_final(job["id"], callback=False)["result"]["outputs"] for job in (plain, streamed)
+    ]
+
+    def shape(entries: list[dict[str, Any]]) -> list[tuple[Any, ...]]:
+        return [(e["type"], e.get("name"), e.get("arguments"), e.get("content")) for e in entries]
+
+    assert [e["type"] for e in outputs[0]] == ["tool.execution", "message.output"]
+    assert shape(outputs[1]) == shape(outputs[0])
+
+
 def test_a_503_mid_run_retries_that_step_only(
     stack: LocalStack, api: Api, stack_redis: redis.Redis
 ) -> None:

@@ -95,26 +95,6 @@ def test_bad_last_event_id_is_422(api: Api) -> None:
     assert response.json()["error"]["details"][0]["field"] == "Last-Event-ID"
 
 
-def test_cancel_a_queued_job_never_calls_upstream(stack: LocalStack, api: Api) -> None:
-    # Given every worker slot is busy with slow jobs
-    blockers = [api.submit(chat_body(f"slow {i} [[fault:latency=2500+ok]]")) for i in range(16)]
-    wait_for(lambda: all(api.job(b["id"])["status"] == "running" for b in blockers), 20, "blockers")
-    with raw_receiver() as receiver:
-        job = api.submit(chat_body("never sent", receiver.url))
-        # When it is cancelled while queued
-        response = httpx.post(f"{api.url}/v1/jobs/{job['id']}/cancel", headers=api.headers())
-        assert response.status_code == 200, response.text
-        assert response.json()["status"] == "cancelled"
-        final = api.wait_final(job["id"])
-        callbacks = wait_for(lambda: receiver.for_job(job["id"]), 10, "the cancel callback")
-    for blocker in blockers:
-        api.wait_final(blocker["id"], callback=False)
-    # Then it never reached the emulator, and the caller was told
-    assert emulator_calls(stack.emulator.url, job["id"]) == []
-    assert final["status"] == "cancelled"
-    assert json.loads(callbacks[0].body)["type"] == "job.cancelled"
-
-
 def test_cancel_a_retrying_job(stack: LocalStack, api: Api) -> None:
     # A 503 with Retry-After: a 429 would also pause the whole deployment (by design).
     job = api.submit(chat_body("long wait [[fault:503:retry_after=30]]"))

@@ -17,9 +17,7 @@ def test_every_setting_is_in_the_readme(field: str) -> None:
     assert f"`{env_name(field)}`" in README or env_name(field) in README
 
 
-COMMANDS = sorted(
-    c.name or getattr(c.callback, "__name__", "") for c in app.registered_commands
-)
+COMMANDS = sorted(c.name or getattr(c.callback, "__name__", "") for c in app.registered_commands)
 
 
 def test_the_cli_has_the_commands_of_the_design() -> None:

@@ -10,6 +10,7 @@ from fastapi import APIRouter, Header, Query
 from sse_starlette import EventSourceResponse
 
 from mistral_queue.api.deps import ServicesDep, TenantDep
+from mistral_queue.api.fanout import Lagging
 from mistral_queue.api.routes.jobs import ERRORS
 from mistral_queue.api.schemas import EventPage
 from mistral_queue.jobs import keys
@@ -44,8 +45,12 @@ def _frame(event: Event) -> dict[str, str]:
 
 
 async def _frames(events: AsyncIterator[Event]) -> AsyncIterator[dict[str, str]]:
-    async for event in events:
-        yield _frame(event)
+    try:
+        async for event in events:
+            yield _frame(event)
+    except Lagging:
+        # The stream ends; the client's automatic reconnect resumes with Last-Event-ID.
+        return
 
 
 @router.get("/v1/jobs/{job_id}/events", response_class=EventSourceResponse, responses=SSE_DOC)
@@ -65,8 +70,7 @@ async def job_events(
         record = await services.store.get(job_id)
         return record is not None and not record.is_final
 
-    log = EventLog(services.stream_redis)
-    events = log.follow(
+    events = services.hub.follow(
         keys.job_events(job_id), position, stop=lambda e: e.is_final, still_open=still_open
     )
     return EventSourceResponse(_frames(events), ping=PING_SECONDS)
@@ -100,4 +104,6 @@ async def tenant_events(
         cursor = scanned[-1].id if scanned else position
         data = [e.as_dict() for e in scanned if keep(e)]
         return EventPage(data=data, next_cursor=cursor, has_more=len(scanned) == limit)
-    return EventSourceResponse(_frames(log.follow(key, position, keep=keep)), ping=PING_SECONDS)
+    return EventSourceResponse(
+        _frames(services.hub.follow(key, position, keep=keep)), ping=PING_SECONDS
+    )

@@ -150,7 +150,7 @@ async def list_jobs(
     type: Annotated[list[JobType], Query(description="Keep these job types.")] = [],  # noqa: B006
     created_after: datetime | None = None,
     created_before: datetime | None = None,
-    cursor: Annotated[str | None, Query(max_length=100, pattern=r"^\d{1,20}:job_\w+$")] = None,
+    cursor: Annotated[str | None, Query(max_length=100, pattern=r"^\d{1,15}:job_\w+$")] = None,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
 ) -> JobList:
     """The tenant's jobs, newest first; pass ``next_cursor`` back as ``cursor`` for more."""

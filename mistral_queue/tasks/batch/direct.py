@@ -1,11 +1,13 @@
-"""Mode ``direct``: each request of the batch is one call to its endpoint, in its own task.
+"""Mode ``direct``: each request of the batch is one call to its endpoint, from request tasks.
 
-The run publishes one ``batch.request`` task per request (recording how far it got, so a
-crash mid-way resumes there). Each request task calls upstream through the retry policy and
-the deployment's rate limiter, with its own attempt count; a long wait goes back to Celery
-as a countdown. Its result is stored and counted in one atomic step that ignores a second
-result for the same request, and the task that stores the last result finishes the job; the
-job's ``succeeded`` transition only happens once, so the callback fires once.
+The run publishes ``batch.request`` tasks for CHUNK consecutive requests each (recording how
+far it got, so a crash mid-way resumes there). A request task calls upstream for each of its
+requests in turn, through the retry policy and the deployment's rate limiter; a request whose
+next attempt is far off goes back to Celery alone, as a countdown task carrying its attempt
+count, while the task goes on with the others. Each result is stored and counted in one
+atomic step that ignores a second result for the same request, and the task that stores the
+last result finishes the job; the job's ``succeeded`` transition only happens once, so the
+callback fires once.
 
 A request task that dies is found by the sweep: a batch whose results stop coming in is
 published again, and the run then re-publishes the requests that have no result, are not
@@ -15,7 +17,9 @@ being called (no live request lease) and are not waiting for a deferred retry.
 from __future__ import annotations
 
 import logging
+import threading
 import time
+from collections.abc import Sequence
 from typing import Any, NoReturn
 
 import orjson
@@ -35,8 +39,34 @@ from mistral_queue.tasks.throttle import CallLimit
 
 log = logging.getLogger(__name__)
 
-#: Milliseconds between two ``job.progress`` events of one direct batch.
-PROGRESS_INTERVAL_MS = 250
+#: Requests per request task: fewer messages and task runs, still many calls in parallel.
+CHUNK = 10
+
+#: Seconds between two ``job.progress`` events of one batch from one worker process.
+PROGRESS_INTERVAL = 0.25
+
+
+class _Throttle:
+    """Lets through one event per job and interval from this process."""
+
+    def __init__(self, interval: float) -> None:
+        self.interval = interval
+        self._last: dict[str, float] = {}
+        self._lock = threading.Lock()
+
+    def ready(self, job_id: str) -> bool:
+        now = time.monotonic()
+        with self._lock:
+            if now - self._last.get(job_id, float("-inf")) < self.interval:
+                return False
+            if len(self._last) > 1000:
+                # Finished batches' entries are useless: start afresh rather than grow.
+                self._last.clear()
+            self._last[job_id] = now
+            return True
+
+
+_progress = _Throttle(PROGRESS_INTERVAL)
 
 
 def start(run: JobRun, state: BatchState) -> NoReturn:
@@ -54,7 +84,7 @@ def start(run: JobRun, state: BatchState) -> NoReturn:
     total = int(info.get("total", 0))
     dispatched = int(info.get("dispatched", 0))
     if dispatched < total:
-        _dispatch(run, state, range(dispatched, total), track=True)
+        _dispatch(run, state, list(range(dispatched, total)), track=True)
     else:
         _recover(run, state, total)
     info = state.get()
@@ -65,15 +95,19 @@ def start(run: JobRun, state: BatchState) -> NoReturn:
     raise Handled(f"{total} request(s) published")
 
 
-def _dispatch(run: JobRun, state: BatchState, positions: range | list[int], track: bool) -> None:
-    app = run.task.app
-    todo = list(positions) if isinstance(positions, list) else positions
-    with app.producer_or_acquire() as producer:
-        for begin in range(0, len(todo), PAGE):
-            page = todo[begin : begin + PAGE]
-            for position in page:
-                app.send_task(BATCH_REQUEST, args=[run.job_id, position], producer=producer,
-                              queue=BATCH_REQUESTS_QUEUE, add_to_parent=False)  # fmt: skip
+def _send(task: Task[Any, Any], job_id: str, positions: list[int], attempts: int = 0,
+          countdown: float | None = None, producer: Any = None) -> None:  # fmt: skip
+    task.app.send_task(BATCH_REQUEST, args=[job_id, positions, attempts], countdown=countdown,
+                       queue=BATCH_REQUESTS_QUEUE, producer=producer,
+                       add_to_parent=False)  # fmt: skip
+
+
+def _dispatch(run: JobRun, state: BatchState, positions: list[int], track: bool) -> None:
+    with run.task.app.producer_or_acquire() as producer:
+        for begin in range(0, len(positions), PAGE):
+            page = positions[begin : begin + PAGE]
+            for first in range(0, len(page), CHUNK):
+                _send(run.task, run.job_id, page[first : first + CHUNK], producer=producer)
             if track:
                 state.put(dispatched=page[-1] + 1)
 
@@ -94,12 +128,22 @@ def _recover(run: JobRun, state: BatchState, total: int) -> None:
         _dispatch(run, state, lost, track=False)
 
 
-def call_one(task: Task[Any, Any], job_id: str, position: int) -> None:
-    """Call upstream for the request at ``position`` of a direct batch and record its result.
+class _Later(Exception):
+    """A request must wait ``delay`` seconds; ``alone`` unless the rate limiter said so."""
 
-    Raises:
-        celery.exceptions.Retry: the next attempt (or rate-limit slot) is further off than an
-            inline wait; the task comes back after the countdown.
+    def __init__(self, delay: float, attempts: int, alone: bool) -> None:
+        super().__init__(f"retry in {delay:.1f} s")
+        self.delay = delay
+        self.attempts = attempts
+        self.alone = alone
+
+
+def call_some(task: Task[Any, Any], job_id: str, positions: Sequence[int], attempts: int) -> None:
+    """Call upstream for the requests at ``positions`` of a direct batch, recording each result.
+
+    ``attempts`` were already made for the first of them (a deferred retry). A request whose
+    next attempt is far off is published again alone with a countdown; when the rate limiter
+    has no slot soon, the rest of the chunk is.
     """
     rt = runtime()
     record = rt.store.get(job_id)
@@ -107,15 +151,28 @@ def call_one(task: Task[Any, Any], job_id: str, position: int) -> None:
         return
     run = JobRun(task, rt, record)
     state = outcome.batch_state(rt, job_id)
-    with rt.leases.hold(batchkeys.request_lease(job_id, position)) as held:
-        line = state.input(position) if held else None
-        if line is None or rt.redis.hexists(batchkeys.results(job_id), str(position)):
-            return
-        result, ok = _call(run, state, position, line)
-        watch = time.time() + outcome.margin(rt)
-        recorded = state.record(position, orjson.dumps(result), ok, watch)
-    if recorded.new:
-        _after(run, state, recorded)
+    for index, position in enumerate(positions):
+        try:
+            recorded = _one(run, state, position, attempts if index == 0 else 0)
+        except _Later as later:
+            rest = [position] if later.alone else list(positions[index:])
+            _defer(run, state, rest, later)
+            if not later.alone:
+                return
+            continue
+        if recorded is not None and recorded.new:
+            _after(run, state, recorded)
+
+
+def _one(run: JobRun, state: BatchState, position: int, attempts: int) -> Recorded | None:
+    """Call one request under its lease and record its result (None: nothing to do)."""
+    with run.rt.leases.hold(batchkeys.request_lease(run.job_id, position)) as held:
+        line = state.pending_input(position) if held else None
+        if line is None:
+            return None
+        result, ok = _call(run, position, line, attempts)
+        watch = time.time() + outcome.margin(run.rt)
+        return state.record(position, orjson.dumps(result), ok, watch)
 
 
 def _body(request: dict[str, Any], body: dict[str, Any]) -> dict[str, Any]:
@@ -124,50 +181,56 @@ def _body(request: dict[str, Any], body: dict[str, Any]) -> dict[str, Any]:
     return {key: request[key], **body}
 
 
-def _call(run: JobRun, state: BatchState, position: int, line: str) -> tuple[dict[str, Any], bool]:
+def _call(run: JobRun, position: int, line: str, attempts: int) -> tuple[dict[str, Any], bool]:
+    """``(result line, succeeded)`` of one request; raises _Later for a far-off retry."""
     rt = run.rt
     custom_id, body = request_line(line, position)
     body = _body(run.request, body)
     endpoint = run.request["endpoint"]
     limit = CallLimit(rt.limiter, str(body.get("model") or f"agent:{body.get('agent_id')}"), body)
     client = get_client(rt.settings)
+    made = attempts
 
     def before(number: int) -> None:
+        nonlocal made
         # The slot comes first, so waiting for it does not use up an attempt.
         limit.acquire()
-        state.count_attempt(position)
+        made = number
 
     def attempt(number: int) -> Any:
         return client.post(endpoint, body, request_id=f"{run.job_id}:{position}:{number}")
 
     try:
-        response = rt.policy.call(limit.wrap(attempt), attempts_done=state.attempts(position),
-                                  on_attempt=before)  # fmt: skip
-    except (DeferRetry, RateLimitWait) as exc:
-        _defer(run, state, position, exc.delay)
+        response = rt.policy.call(limit.wrap(attempt), attempts_done=attempts, on_attempt=before)
+    except DeferRetry as exc:
+        raise _Later(exc.delay, exc.attempt, alone=True) from None
+    except RateLimitWait as exc:
+        raise _Later(exc.delay, made, alone=False) from None
     except UpstreamError as exc:
         return {"custom_id": custom_id, "error": exc.to_dict()}, False
     answer = {"status_code": response.status_code, "body": response.json}
     return {"custom_id": custom_id, "response": answer}, True
 
 
-def _defer(run: JobRun, state: BatchState, position: int, delay: float) -> NoReturn:
+def _defer(run: JobRun, state: BatchState, positions: list[int], later: _Later) -> None:
     now = time.time()
-    state.defer(position, now + delay, now + delay + outcome.margin(run.rt))
-    log.info("job %s request %d retries in %.1f s", run.job_id, position, delay)
-    raise run.task.retry(countdown=delay, max_retries=None)
+    state.defer(positions, now + later.delay, now + later.delay + outcome.margin(run.rt))
+    log.info("job %s: request(s) %s retry in %.1f s", run.job_id, positions, later.delay)
+    _send(run.task, run.job_id, positions, later.attempts, countdown=later.delay)
 
 
 def _after(run: JobRun, state: BatchState, recorded: Recorded) -> None:
-    """Finish the batch after its last result; else emit progress, at most every interval."""
-    total = state.total()
-    if recorded.succeeded + recorded.failed >= total:
+    """Finish the batch after its last result; else emit progress now and then."""
+    if recorded.complete:
         outcome.succeed(run.task, run.rt, state)
         return
-    tick = batchkeys.progress_tick(run.job_id)
-    if not run.rt.redis.set(tick, "1", nx=True, px=PROGRESS_INTERVAL_MS):
+    if not _progress.ready(run.job_id):
         return
-    counters = {"total": total, "succeeded": recorded.succeeded, "failed": recorded.failed}
+    counters = {
+        "total": recorded.total,
+        "succeeded": recorded.succeeded,
+        "failed": recorded.failed,
+    }
     try:
         outcome.report(run, outcome.progress_of(run, counters))
     except JobStopped:

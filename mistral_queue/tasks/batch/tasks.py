@@ -80,6 +80,7 @@ def cancel(self: Task[Any, Any], job_id: str) -> None:
 
 
 @shared_task(bind=True, name=BATCH_REQUEST, max_retries=None)
-def request(self: Task[Any, Any], job_id: str, position: int) -> None:
-    """Call upstream for request ``position`` of the direct-mode batch ``job_id``."""
-    direct.call_one(self, job_id, position)
+def request(self: Task[Any, Any], job_id: str, positions: list[int], attempts: int = 0) -> None:
+    """Call upstream for the requests at ``positions`` of the direct-mode batch ``job_id``
+    (``attempts`` already made for the first one)."""
+    direct.call_some(self, job_id, positions, attempts)

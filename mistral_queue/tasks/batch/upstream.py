@@ -63,7 +63,7 @@ def _limit_body(run: JobRun) -> dict[str, Any]:
     return {k: request[k] for k in ("model", "agent_id") if request.get(k)} | {"max_tokens": 0}
 
 
-def start(run: JobRun, state: BatchState, plan: NextPoll) -> None:
+def start(run: JobRun, state: BatchState, plan: NextPoll) -> NoReturn:
     """Upload, create and schedule the first poll; or, resuming, poll again at once.
 
     Raises:
