@@ -151,6 +151,8 @@ class Settings(BaseSettings):
     api_keys: Annotated[tuple[ApiKey, ...], NoDecode] = ()
     #: Largest accepted request body, bytes.
     max_body_bytes: int = Field(default=1_048_576, gt=0)
+    #: Largest accepted request headers (names and values together), bytes.
+    max_header_bytes: int = Field(default=16_384, gt=0)
 
     # Callbacks
     webhook_secret: Annotated[tuple[SecretStr, ...], NoDecode] = ()

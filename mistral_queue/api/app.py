@@ -12,7 +12,7 @@ from mistral_queue import __version__
 from mistral_queue.api import errors
 from mistral_queue.api.deps import Services
 from mistral_queue.api.fanout import Hub
-from mistral_queue.api.limits import BodyLimit
+from mistral_queue.api.limits import BodyLimit, HeaderLimit
 from mistral_queue.api.publisher import Publisher
 from mistral_queue.api.routes import agent, events, health, jobs, metrics, results
 from mistral_queue.config import Settings, get_settings
@@ -100,4 +100,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         max_bytes=settings.max_body_bytes,
         overrides={("POST", "/v1/jobs"): batch_limit},
     )
+    app.add_middleware(HeaderLimit, max_bytes=settings.max_header_bytes)
     return app

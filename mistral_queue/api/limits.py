@@ -64,3 +64,24 @@ class BodyLimit:
     async def _refuse(self, scope: Scope, receive: Receive, send: Send, limit: int) -> None:
         message = f"the request body is larger than {limit} bytes"
         await error_response(413, "too_large", message)(scope, receive, send)
+
+
+class HeaderLimit:
+    """Answer 431 when the request's headers add up to more than ``max_bytes``.
+
+    uvicorn's httptools parser sets no such bound, so one request could make every route
+    handle megabytes of headers; 431 is RFC 6585's "Request Header Fields Too Large".
+    """
+
+    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            size = sum(len(name) + len(value) for name, value in scope["headers"])
+            if size > self.max_bytes:
+                message = f"the request headers are larger than {self.max_bytes} bytes"
+                await error_response(431, "headers_too_large", message)(scope, receive, send)
+                return
+        await self.app(scope, receive, send)

@@ -114,3 +114,17 @@ def test_health_and_readiness_need_no_key(api: Api) -> None:
     ready = httpx.get(f"{api.url}/readyz")
     assert ready.status_code == 200
     assert ready.json()["checks"] == {"redis": "ok", "broker": "ok"}
+
+
+def test_oversized_headers_are_refused_and_the_api_keeps_serving(api: Api) -> None:
+    response = httpx.get(f"{api.url}/v1/jobs", headers=api.headers(**{"X-Padding": "x" * 200_000}))
+    assert _error(response, 431)["type"] == "headers_too_large"
+    assert httpx.get(f"{api.url}/healthz").status_code == 200
+
+
+def test_a_deeply_nested_body_is_422(api: Api) -> None:
+    nested: object = "leaf"
+    for _ in range(100):
+        nested = [nested]
+    error = _error(api.post({**chat_body("deep"), "metadata": {"x": nested}}), 422)
+    assert "nested deeper than 64" in str(error["message"])
