@@ -52,13 +52,34 @@ def _show(console: Console, local: LocalStack) -> None:
 def _await_callback(local: LocalStack, job_id: str) -> dict[str, Any]:
     deadline = time.monotonic() + DEMO_TIMEOUT
     while time.monotonic() < deadline:
-        events = httpx.get(local.receiver.url + "/_receiver/events", timeout=5).json()["events"]
-        for event in events:
+        for event in _receiver_events(local):
             if event["body"]["data"]["id"] == job_id:
                 found: dict[str, Any] = event
                 return found
         time.sleep(0.05)
     raise SubmitError(f"no callback for {job_id} within {DEMO_TIMEOUT} s")
+
+
+def _receiver_events(local: LocalStack) -> list[dict[str, Any]]:
+    events: list[dict[str, Any]] = httpx.get(
+        local.receiver.url + "/_receiver/events", timeout=5
+    ).json()["events"]
+    return events
+
+
+def _print_new_callbacks(console: Console, local: LocalStack, shown: int) -> int:
+    """Print the callbacks the receiver verified since the first ``shown``; returns the count."""
+    try:
+        events = _receiver_events(local)
+    except httpx.HTTPError:
+        return shown
+    for event in events[shown:]:
+        data = event["body"]["data"]
+        console.print(
+            f"callback [green]{event['body']['type']}[/green] for {data['id']} "
+            f"(status {data['status']}, webhook-id {event['webhook_id']}, signature verified)"
+        )
+    return len(events)
 
 
 def _demo(console: Console, local: LocalStack) -> None:
@@ -98,9 +119,13 @@ def run_dev(
         _demo(console, local)
         if demo_only:
             return
-        console.print("Everything runs; Ctrl-C stops it all.")
+        console.print(
+            "Everything runs; callbacks show up below as they arrive. Ctrl-C stops it all."
+        )
+        shown = len(_receiver_events(local))
         while all(proc.alive() for proc in local.stack.procs):
             time.sleep(0.5)
+            shown = _print_new_callbacks(console, local, shown)
         dead = [proc for proc in local.stack.procs if not proc.alive()]
         for proc in dead:
             console.print(f"[red]{proc.name} exited[/red]\n{proc.log_tail()}")

@@ -103,12 +103,27 @@ class JobRun:
         def on_retry(info: RetryInfo) -> None:
             self._on_retry(replace(info, attempt=info.attempt + attempts_before))
 
-        return self.rt.policy.call(
-            limit.wrap(lambda number: fn(number + attempts_before)),
-            attempts_done=self.rt.store.attempts(self.job_id) - attempts_before,
-            on_attempt=before,
-            on_retry=on_retry,
-        )
+        answers: list[T] = []
+
+        def attempt(number: int) -> T:
+            answer = fn(number + attempts_before)
+            answers.append(answer)
+            return answer
+
+        try:
+            return self.rt.policy.call(
+                limit.wrap(attempt),
+                attempts_done=self.rt.store.attempts(self.job_id) - attempts_before,
+                on_attempt=before,
+                on_retry=on_retry,
+            )
+        except REDIS_DOWN:
+            # Mistral answered but the bookkeeping after it (limiter, metrics) could not reach
+            # Redis: keep the answer, which the caller records next, rather than ask again.
+            if answers:
+                log.warning("job %s: keeping an upstream answer through a Redis error", self.job_id)
+                return answers[-1]
+            raise
 
     def park(self) -> None:
         """Record that the job waits for its tenant's room (fairness.py wakes it up)."""

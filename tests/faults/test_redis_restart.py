@@ -11,8 +11,9 @@ from dataclasses import dataclass
 import httpx
 import pytest
 
-from tests.faults.support import api_of, fault_stack, redis_client, wait_settled
-from tests.helpers import chat_body
+from mistral_queue.jobs import keys
+from tests.faults.support import api_of, fault_stack, redis_client, upstream_calls, wait_settled
+from tests.helpers import chat_body, wait_for
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(180)]
 
@@ -77,3 +78,23 @@ def test_a_redis_restart_loses_no_accepted_job() -> None:
         assert {r["status"] for r in final.values()} == {"succeeded"}
         assert {r["callback_status"] for r in final.values()} == {"delivered"}
         print(f"accepted {len(accepted)}, refused {len(answers) - len(accepted)} while down")
+
+
+def test_an_answer_that_arrives_while_redis_is_down_is_kept() -> None:
+    with fault_stack(aof=True, workers=1, concurrency=2) as stack:
+        api = api_of(stack)
+        client = redis_client(stack)
+        # Given a job whose upstream call takes 2.5 s
+        job_id = api.submit(chat_body("answer in the dark [[fault:latency=2500]]"))["id"]
+        wait_for(lambda: client.exists(keys.job_lease(job_id)), 10, "the call to start")
+
+        # When Redis dies during the call and comes back only after the answer arrived
+        stack.kill_redis()
+        time.sleep(3.5)
+        stack.restart_redis()
+
+        # Then the worker kept the answer and recorded it: one upstream call, job succeeded
+        client = redis_client(stack)
+        final = wait_settled(client, [job_id], timeout=60)[job_id]
+        assert final["status"] == "succeeded"
+        assert len(upstream_calls(stack)[job_id]) == 1
