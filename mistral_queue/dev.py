@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 import socket
 import time
 from typing import Any
@@ -110,6 +111,8 @@ def run_dev(
     *, ports: dict[str, int], flower_port: int | None, demo_only: bool, console: Console
 ) -> None:
     """Start the stack, run the demo, then keep serving until Ctrl-C (unless ``demo_only``)."""
+    # SIGTERM (a supervisor, `timeout`, docker stop) cleans up like Ctrl-C does.
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
     ports = {name: _port_or_free(port) for name, port in ports.items()}
     flower = _port_or_free(flower_port) if flower_port else None
     with console.status("starting redis, emulator, receiver, api, worker, flower…"):
