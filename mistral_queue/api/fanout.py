@@ -110,13 +110,14 @@ class Hub:
         """
         topic, queue = await self._join(key)
         try:
-            replayed: list[str] = []
-            async for event in self._replay(key, after, replayed):
+            last = after
+            async for event in self._replay(key, after):
+                last = event.id
                 if keep(event):
                     yield event
                 if stop(event):
                     return
-            async for event in _live(queue, replayed[-1] if replayed else after, still_open):
+            async for event in _live(queue, last, still_open):
                 if keep(event):
                     yield event
                 if stop(event):
@@ -124,14 +125,13 @@ class Hub:
         finally:
             self._leave(key, topic, queue)
 
-    async def _replay(self, key: str, after: str | None, seen: list[str]) -> AsyncIterator[Event]:
-        """The log after ``after``, page by page; appends the last id it yields to ``seen``."""
+    async def _replay(self, key: str, after: str | None) -> AsyncIterator[Event]:
+        """The log after ``after``, page by page."""
         last = after or "0"
         while True:
             page = await self.log.page(key, last, 500)
             for event in page:
                 last = event.id
-                seen[:] = [last]
                 yield event
             if len(page) < 500:
                 return
