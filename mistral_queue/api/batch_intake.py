@@ -123,7 +123,7 @@ async def _store_lines(client: aredis.Redis, settings: Settings, job_id: str,
     return digest.hexdigest()
 
 
-def _unknown_file(file_id: str, message: str) -> ApiError:
+def _unusable_file(message: str) -> ApiError:
     detail = {"field": "request.input_file", "message": message, "type": "invalid_file"}
     return ApiError(422, "validation_error", f"request.input_file: {message}", [detail])
 
@@ -138,12 +138,12 @@ async def _check_input_file(settings: Settings, file_id: str) -> int:
     try:
         info = await anyio.to_thread.run_sync(fetch)
     except RequestRejected as exc:
-        raise _unknown_file(file_id, f"Mistral has no usable file {file_id!r}: {exc}") from None
+        raise _unusable_file(f"Mistral has no usable file {file_id!r}: {exc}") from None
     except UpstreamError as exc:
         message = f"could not check the input file with Mistral: {exc}"
         raise ApiError(503, "unavailable", message) from None
     if info.get("purpose") != "batch":
-        raise _unknown_file(file_id, f"file {file_id!r} was not uploaded with purpose 'batch'")
+        raise _unusable_file(f"file {file_id!r} was not uploaded with purpose 'batch'")
     count = int(info.get("num_lines") or 0)
     if count > settings.batch_max_requests:
         raise _too_large(f"{count} lines", settings.batch_max_requests, "requests")

@@ -37,6 +37,7 @@ from mistral_queue.mistral.client import close_clients
 from mistral_queue.tasks.runtime import reset_runtime, runtime
 from mistral_queue.worker.app import create_celery
 from mistral_queue.worker.sweeper import Sweeper
+from mistral_queue.worker.transport import transport_for
 from mistral_queue.worker.watchdog import StallCheck, Watchdog, watches
 
 log = logging.getLogger(__name__)
@@ -64,6 +65,7 @@ def time_limits(settings: Settings) -> dict[str, dict[str, float]]:
 
 app = create_celery(get_settings())
 app.conf.task_annotations = time_limits(get_settings())
+app.conf.broker_transport = transport_for(get_settings().broker)
 
 _sweeper: Sweeper | None = None
 _watchdog: Watchdog | None = None

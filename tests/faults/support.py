@@ -56,6 +56,9 @@ def fault_stack(
         yield local
         stalled = [p.name for p in local.stack.procs if "consumer stalled" in log_of(p)]
         assert not stalled, f"the watchdog took a fault for a stall in {stalled}"
+        # A fault must never take a worker down with it (only the test's own kills may).
+        dead = [w.name for w in local.workers if not w.alive()]
+        assert not dead, f"worker(s) {dead} exited: {[w.log_tail() for w in local.workers]}"
     finally:
         local.stop()
 
