@@ -7,13 +7,19 @@ a 429 that Mistral sends anyway pauses every worker of the deployment, not only 
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import contextlib
+import logging
+from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
+
+import redis
 
 from mistral_queue.metrics import record_upstream_call
 from mistral_queue.mistral.client import UpstreamResponse
 from mistral_queue.mistral.errors import RateLimited, UpstreamError
 from mistral_queue.mistral.limiter import RateLimiter, Reservation, estimate_tokens, pause_for
+
+log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
@@ -48,27 +54,40 @@ class CallLimit:
         def attempt(number: int) -> T:
             try:
                 result = fn(number)
-            except RateLimited as exc:
-                self.limiter.penalize(pause_for(exc), self.model)
-                self._failed(exc)
-                raise
             except UpstreamError as exc:
-                self._failed(exc)
+                self._book_failure(exc)
                 raise
-            usage = usage_of(result)
-            total = usage.get("total_tokens") if usage else None
-            self._settle(int(total) if isinstance(total, int | float) else self.estimate)
-            record_upstream_call(self.limiter.redis, self.model, 200, usage)
+            self._book_success(result)
             return result
 
         return attempt
 
-    def _failed(self, error: UpstreamError) -> None:
-        self._settle(0)
-        status = error.status_code or error.error_type
-        record_upstream_call(self.limiter.redis, self.model, status, None)
+    def _book_success(self, result: Any) -> None:
+        usage = usage_of(result)
+        total = usage.get("total_tokens") if usage else None
+        tokens = int(total) if isinstance(total, int | float) else self.estimate
+        # Bookkeeping only: a Redis outage here must not lose the answer already received.
+        with _best_effort("settle the rate limit"):
+            self._settle(tokens)
+            record_upstream_call(self.limiter.redis, self.model, 200, usage)
+
+    def _book_failure(self, error: UpstreamError) -> None:
+        with _best_effort("record a failed call"):
+            if isinstance(error, RateLimited):
+                self.limiter.penalize(pause_for(error), self.model)
+            self._settle(0)
+            status = error.status_code or error.error_type
+            record_upstream_call(self.limiter.redis, self.model, status, None)
 
     def _settle(self, tokens: int) -> None:
         if self._reservation is not None:
             self._reservation.settle(tokens)
             self._reservation = None
+
+
+@contextlib.contextmanager
+def _best_effort(what: str) -> Iterator[None]:
+    try:
+        yield
+    except redis.RedisError as exc:
+        log.warning("could not %s: %s", what, exc)
