@@ -53,8 +53,9 @@ def api(host: Host = "127.0.0.1", port: int = 8000, log_level: str = "info") -> 
 def worker(
     ctx: typer.Context,
     queues: Annotated[str, typer.Option(help="Comma-separated queues to consume.")] = "",
-    # 64 threads: one process is GIL-bound at ~10 ms CPU a job, and 32 threads kept only ~15
-    # tasks in flight against a 200 ms upstream (bench/RESULTS.md, worker I/O).
+    # 64 threads: a process is GIL-bound near 75 jobs/s here with 32, 64 or 128 (~11 ms CPU a
+    # job, bench/RESULTS.md), and real upstream calls take seconds, so jobs in flight (rate ×
+    # latency) need more threads than 32; past that, more threads only cost memory.
     concurrency: Annotated[int, typer.Option(help="Threads (or processes) per worker.")] = 64,
     pool: Annotated[str, typer.Option(help="Celery pool: threads, prefork, solo.")] = "threads",
     hostname: Annotated[str, typer.Option(help="Node name; default unique per process.")] = "",
