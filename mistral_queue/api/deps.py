@@ -34,7 +34,9 @@ class Services:
     broker_redis: aredis.Redis | None = None
 
 
-def get_services(request: Request) -> Services:
+# Both dependencies are async although they never await: FastAPI runs sync dependencies in
+# its thread pool, which cost about 12% of the API's CPU at full intake (bench/RESULTS.md).
+async def get_services(request: Request) -> Services:
     services: Services = request.app.state.services
     return services
 
@@ -49,7 +51,7 @@ def _presented_key(request: Request) -> str | None:
     return token.strip()
 
 
-def get_tenant(request: Request, services: ServicesDep) -> str:
+async def get_tenant(request: Request, services: ServicesDep) -> str:
     """The tenant of the presented bearer key.
 
     Every configured key is compared in constant time, so timing does not reveal a prefix.

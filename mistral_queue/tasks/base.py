@@ -28,6 +28,7 @@ from mistral_queue.jobs.model import JobRecord, JobStatus, JobType
 from mistral_queue.jobs.routing import CALLBACKS_QUEUE, DELIVER_CALLBACK, QUEUES, RUN_TASKS
 from mistral_queue.mistral.errors import DeferRetry, RateLimitWait, UpstreamError
 from mistral_queue.mistral.retry import RetryInfo
+from mistral_queue.tasks.callbacks import deliver_now
 from mistral_queue.tasks.fairness import member
 from mistral_queue.tasks.runtime import Runtime, runtime
 from mistral_queue.tasks.throttle import CallLimit
@@ -200,17 +201,19 @@ def record(run: JobRun, change: changes.Change) -> None:
 
 
 def finish(run: JobRun, change: changes.Change) -> None:
-    """Record a final change, then hand the callback to the callbacks queue."""
+    """Record a final change, then make the callback's first attempt from this thread."""
     try:
         record(run, change)
     except JobStopped:
         log.info("job %s already finished elsewhere", run.job_id)
         return
+    if run.record.job.callback.url is None:
+        return
     try:
-        enqueue_callback(run.task, run.job_id)
-    except OperationalError as exc:
+        deliver_now(run.task.app, run.job_id)
+    except (OperationalError, *REDIS_DOWN) as exc:
         # The callback is in the callbacks-due set: the sweep sends it.
-        log.warning("job %s: could not publish its callback (%s); the sweep will", run.job_id, exc)
+        log.warning("job %s: its callback was not sent (%s); the sweep will", run.job_id, exc)
 
 
 def run_job(task: Task[Any, Any], job_id: str, work: Callable[[JobRun], Any]) -> None:
