@@ -101,7 +101,8 @@ def main() -> None:
     notes = [
         f"{args.jobs} per drain, {args.workers} worker processes per side, pool {args.pool} "
         f"{args.concurrency}, log level {args.loglevel}, emulator latency 0",
-        "ours: chat task + callback task per job, done when the sink has every callback",
+        "ours: one chat task per job (its callback's first attempt included), done when the "
+        "sink has every callback",
     ]
     report("drain", "Drain: chat jobs vs raw Celery no-op (issue 9 §5)", [rate, cpu], notes)
 

@@ -121,8 +121,9 @@ def main() -> None:
         f"{args.jobs} jobs per drain, emulator latency {args.latency_ms:g} ms, one worker "
         f"process, log level {args.loglevel}; baseline: plain Celery threads "
         f"{args.baseline_concurrency}, per-thread httpx client, one upstream call, no callback",
-        "ours: each job is a chat task (lease, record, attempt, upstream call, result) and a "
-        "callback task (signed POST to the sink, recorded); done when the sink has every job",
+        "ours: each job is one chat task (lease, record, attempt, upstream call, result, then "
+        "the callback's first signed POST to the sink, recorded); done when the sink has "
+        "every job",
     ]
     report("worker_io", "Worker I/O concurrency (issue 9 §3)", list(rows.values()), notes)
 
