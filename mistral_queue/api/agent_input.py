@@ -24,6 +24,7 @@ from pydantic import (
 )
 
 from mistral_queue.api.errors import ApiError
+from mistral_queue.api.messages import ChatMessage
 from mistral_queue.jobs.agent import ToolCall, ToolResult
 from mistral_queue.webhooks.errors import UnsafeReason, UnsafeURLError
 from mistral_queue.webhooks.guard import check_url_async
@@ -69,15 +70,6 @@ class AgentTool(BaseModel):
         return self
 
 
-class AgentMessage(BaseModel):
-    """One chat message of an agents completion (``role``, ``content``; other keys pass)."""
-
-    model_config = ConfigDict(extra="allow")
-
-    role: Literal["system", "user", "assistant", "tool"]
-    content: str | list[Any] | None = None
-
-
 class _AgentRequest(BaseModel):
     model_config = ConfigDict(extra="allow")
 
@@ -106,7 +98,7 @@ class AgentCompletionRequest(_AgentRequest):
     """An agents completion: sent to ``POST /v1/agents/completions``."""
 
     agent_id: str = Field(min_length=1, max_length=200)
-    messages: list[AgentMessage] = Field(min_length=1)
+    messages: list[ChatMessage] = Field(min_length=1)
 
 
 class ConversationRequest(_AgentRequest):

@@ -13,19 +13,11 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from mistral_queue.api.agent_input import AgentRequest
 from mistral_queue.api.batch_schema import BatchRequest
+from mistral_queue.api.messages import ChatMessage
 from mistral_queue.jobs.model import Job
 
 #: Most keys a job's ``metadata`` may carry.
 MAX_METADATA_KEYS = 50
-
-
-class ChatMessage(BaseModel):
-    """One message of a Mistral chat request (``role`` and ``content``; other keys pass through)."""
-
-    model_config = ConfigDict(extra="allow")
-
-    role: Literal["system", "user", "assistant", "tool"]
-    content: str | list[Any] | None = None
 
 
 class ChatRequest(BaseModel):
