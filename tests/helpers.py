@@ -126,7 +126,6 @@ class RawReceiver:
 @contextmanager
 def raw_receiver() -> Iterator[RawReceiver]:
     """Serve a RawReceiver on a free 127.0.0.1 port; ``statuses`` scripts its answers."""
-    server: ThreadingHTTPServer
     state = RawReceiver(url="")
 
     class Handler(BaseHTTPRequestHandler):
@@ -142,12 +141,19 @@ def raw_receiver() -> Iterator[RawReceiver]:
         def log_message(self, *args: Any) -> None:
             pass
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    state.url = f"http://127.0.0.1:{server.server_address[1]}/hook"
+    with serve_http(Handler) as base:
+        state.url = base + "/hook"
+        yield state
+
+
+@contextmanager
+def serve_http(handler: type[BaseHTTPRequestHandler]) -> Iterator[str]:
+    """Serve ``handler`` on a free 127.0.0.1 port in a thread; yields the base URL."""
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
-        yield state
+        yield f"http://127.0.0.1:{server.server_address[1]}"
     finally:
         server.shutdown()
         server.server_close()

@@ -23,8 +23,8 @@ from pydantic import (
     model_validator,
 )
 
+from mistral_queue.api.common_schema import HTTP_URL, ChatMessage
 from mistral_queue.api.errors import ApiError
-from mistral_queue.api.messages import ChatMessage
 from mistral_queue.jobs.agent import ToolCall, ToolResult
 from mistral_queue.webhooks.errors import UnsafeReason, UnsafeURLError
 from mistral_queue.webhooks.guard import check_url_async
@@ -52,7 +52,7 @@ class AgentTool(BaseModel):
     url: str | None = Field(
         default=None,
         max_length=2048,
-        pattern=r"^https?://[^\s/?#]+[^\s]*$",
+        pattern=HTTP_URL,
         json_schema_extra={"format": "uri"},
         description=(
             "Our extension, stripped before the tool is sent to Mistral: the worker POSTs each "

@@ -13,7 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from mistral_queue.api.agent_input import AgentRequest
 from mistral_queue.api.batch_schema import BatchRequest
-from mistral_queue.api.messages import ChatMessage
+from mistral_queue.api.common_schema import HTTP_URL, ChatMessage
 from mistral_queue.jobs.model import Job
 
 #: Most keys a job's ``metadata`` may carry.
@@ -36,7 +36,7 @@ class _JobCreateBase(BaseModel):
     callback_url: str | None = Field(
         default=None,
         max_length=2048,
-        pattern=r"^https?://[^\s/?#]+[^\s]*$",
+        pattern=HTTP_URL,
         json_schema_extra={"format": "uri"},
         description=(
             "Where the signed callback is POSTed when the job ends (http or https). Hosts "

@@ -8,18 +8,17 @@ names), and answers a function result with ``"The <name> tool returned: <result>
 from __future__ import annotations
 
 import json
-import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 
 import httpx
 from standardwebhooks import Webhook
 
 from mistral_queue.devstack import LocalStack
-from tests.helpers import Api, Captured, wait_for
+from tests.helpers import Api, Captured, serve_http, wait_for
 
 MODEL = "mistral-small-latest"
 WEATHER = {
@@ -77,15 +76,9 @@ def tool_server(answer: str, statuses: list[int] | None = None) -> Iterator[Tool
         def log_message(self, *args: Any) -> None:
             pass
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    state.url = f"http://127.0.0.1:{server.server_address[1]}/tools/weather"
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
+    with serve_http(Handler) as base:
+        state.url = base + "/tools/weather"
         yield state
-    finally:
-        server.shutdown()
-        server.server_close()
 
 
 def emulator(stack: LocalStack, method: str, path: str, body: Any = None) -> Any:

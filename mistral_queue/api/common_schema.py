@@ -1,10 +1,13 @@
-"""The Mistral chat message shape that chat, agent and batch requests share."""
+"""Pieces of request schemas that several job kinds share."""
 
 from __future__ import annotations
 
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
+
+#: An absolute http(s) URL with a host (callback URLs, HTTP tools); the URL guard checks the rest.
+HTTP_URL = r"^https?://[^\s/?#]+[^\s]*$"
 
 
 class ChatMessage(BaseModel):
