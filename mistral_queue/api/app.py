@@ -76,7 +76,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             yield
         finally:
             await services.hub.close()
-            services.publisher.close()
+            await services.publisher.aclose()
             await services.redis.aclose()
             await services.stream_redis.aclose()
 

@@ -227,7 +227,6 @@ class Publisher:
         self.app: Celery = create_celery(settings, include_tasks=False)
         db = fast_path_db(self.app)
         self.fast: FastPublisher | None = None if db is None else FastPublisher(self.app, db)
-        self._closing: set[asyncio.Task[None]] = set()
 
     async def run_job(self, job_type: JobType, job_id: str) -> None:
         """Publish the task that runs ``job_id``; returns once the broker has the message.
@@ -277,15 +276,8 @@ class Publisher:
 
         await anyio.to_thread.run_sync(check)
 
-    def close(self) -> None:
-        """Release the broker connections (the fast path's on the running loop, if any)."""
+    async def aclose(self) -> None:
+        """Release the broker connections, the fast path's included."""
         self.app.close()
-        if self.fast is None:
-            return
-        try:
-            loop = asyncio.get_running_loop()
-        except RuntimeError:
-            return
-        task = loop.create_task(self.fast.aclose())
-        self._closing.add(task)
-        task.add_done_callback(self._closing.discard)
+        if self.fast is not None:
+            await self.fast.aclose()

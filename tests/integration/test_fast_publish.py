@@ -112,14 +112,13 @@ def test_fast_message_is_what_send_task_writes(settings: Settings, broker: str) 
 
     async def send() -> None:
         await fast.send(RECORD, ["same"], queue, "task-a")
-        await fast.aclose()
+        await publisher.aclose()
 
     asyncio.run(send())
     ours, celerys = (json.loads(raw) for raw in client.lrange(queue, 0, -1))
     assert _shape(ours) == _shape(celerys)
     assert ours["properties"]["delivery_tag"] != celerys["properties"]["delivery_tag"]
     assert client.smembers(f"_kombu.binding.{queue}")
-    publisher.close()
 
 
 def publish(settings: Settings, *sends: tuple[str, str, str]) -> FastPublisher:
@@ -184,7 +183,7 @@ def test_send_task_path_still_works(settings: Settings, broker: str, worker: Pro
     task_id = f"slow-{uuid.uuid4().hex[:8]}"
     asyncio.run(publisher._send(RECORD, ["plain"], QUEUE, task_id))
     wait_for(lambda: f"{task_id} plain" in client.lrange(DONE, 0, -1), 30, "the task to run")
-    publisher.close()
+    asyncio.run(publisher.aclose())
 
 
 @pytest.mark.parametrize(
