@@ -14,6 +14,7 @@ from typing import Any, TypeVar
 import httpx
 import redis
 
+from mistral_queue.devstack import Stack, cli, free_port, start_http
 from mistral_queue.jobs import keys
 
 T = TypeVar("T")
@@ -157,3 +158,23 @@ def serve_http(handler: type[BaseHTTPRequestHandler]) -> Iterator[str]:
     finally:
         server.shutdown()
         server.server_close()
+
+
+def api_error(response: httpx.Response, status: int) -> dict[str, Any]:
+    """The ``error`` object of an API error response, checking its status and shape."""
+    assert response.status_code == status, response.text
+    error: dict[str, Any] = response.json()["error"]
+    assert set(error) == {"type", "message", "details"}
+    return error
+
+
+@contextmanager
+def extra_api(env: dict[str, str], name: str, key: str = "key-acme") -> Iterator[Api]:
+    """Another API process with its own settings ``env`` (e.g. a stack's env plus overrides)."""
+    local = Stack()
+    port = free_port()
+    try:
+        start_http(local, name, cli("api", "--port", str(port)), env, port)
+        yield Api(f"http://127.0.0.1:{port}", key)
+    finally:
+        local.stop_all()

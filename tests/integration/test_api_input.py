@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any
 
 import httpx
 import pytest
 
-from mistral_queue.devstack import LocalStack, Stack, cli, free_port, start_http
-from tests.helpers import Api, chat_body
+from mistral_queue.devstack import LocalStack
+from tests.helpers import Api, api_error, chat_body, extra_api
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -17,32 +16,21 @@ pytestmark = pytest.mark.timeout(60)
 @pytest.fixture(scope="module")
 def guarded_api(stack: LocalStack) -> Iterator[Api]:
     """A second API process on the same Redis with no callback allow-list (production-like)."""
-    local = Stack()
-    port = free_port()
-    env = {**stack.env, "MQ_CALLBACK_ALLOW_HOSTS": ""}
-    start_http(local, "api-guarded", cli("api", "--port", str(port)), env, port)
-    yield Api(f"http://127.0.0.1:{port}", "key-acme")
-    local.stop_all()
-
-
-def _error(response: httpx.Response, status: int) -> dict[str, Any]:
-    assert response.status_code == status, response.text
-    error: dict[str, Any] = response.json()["error"]
-    assert set(error) == {"type", "message", "details"}
-    return error
+    with extra_api({**stack.env, "MQ_CALLBACK_ALLOW_HOSTS": ""}, "api-guarded") as guarded:
+        yield guarded
 
 
 @pytest.mark.parametrize("auth", [None, "Bearer wrong-key", "Basic a2V5LWFjbWU=", "Bearer"])
 def test_missing_or_wrong_key_is_401(api: Api, auth: str | None) -> None:
     headers = {"Authorization": auth} if auth else {}
     response = httpx.post(f"{api.url}/v1/jobs", json=chat_body("hi"), headers=headers)
-    error = _error(response, 401)
+    error = api_error(response, 401)
     assert error["type"] == "unauthorized"
 
 
 def test_missing_messages_is_422_naming_the_field(api: Api) -> None:
     body = {"type": "chat", "request": {"model": "mistral-small-latest"}}
-    error = _error(api.post(body), 422)
+    error = api_error(api.post(body), 422)
     assert "request.messages" in str(error["message"])
     assert error["details"] == [
         {"field": "request.messages", "message": "Field required", "type": "missing"}
@@ -60,7 +48,7 @@ def test_missing_messages_is_422_naming_the_field(api: Api) -> None:
     ],
 )
 def test_envelope_errors_name_the_field(api: Api, body: dict[str, object], field: str) -> None:
-    error = _error(api.post(body), 422)
+    error = api_error(api.post(body), 422)
     assert field in [d["field"] for d in error["details"]]
 
 
@@ -75,12 +63,12 @@ def test_non_json_is_400(api: Api) -> None:
         content=b"{not json",
         headers=api.headers(**{"content-type": "application/json"}),
     )
-    assert _error(response, 400)["type"] == "invalid_json"
+    assert api_error(response, 400)["type"] == "invalid_json"
 
 
 def test_oversized_body_is_413(api: Api) -> None:
     body = chat_body("x" * 1_100_000)
-    assert _error(api.post(body), 413)["type"] == "too_large"
+    assert api_error(api.post(body), 413)["type"] == "too_large"
 
 
 @pytest.mark.parametrize(
@@ -95,17 +83,17 @@ def test_oversized_body_is_413(api: Api) -> None:
     ],
 )
 def test_unsafe_callback_urls_are_422(guarded_api: Api, url: str) -> None:
-    error = _error(guarded_api.post(chat_body("hi", url)), 422)
+    error = api_error(guarded_api.post(chat_body("hi", url)), 422)
     assert error["details"][0]["field"] == "callback_url"
 
 
 def test_unknown_job_is_404(api: Api) -> None:
-    assert _error(api.get("job_doesnotexist"), 404)["type"] == "not_found"
+    assert api_error(api.get("job_doesnotexist"), 404)["type"] == "not_found"
 
 
 def test_another_tenants_job_is_404(api: Api, other_tenant: Api) -> None:
     job = api.submit(chat_body("mine"))
-    assert _error(other_tenant.get(job["id"]), 404)["type"] == "not_found"
+    assert api_error(other_tenant.get(job["id"]), 404)["type"] == "not_found"
     assert api.get(job["id"]).status_code == 200
 
 
@@ -118,7 +106,7 @@ def test_health_and_readiness_need_no_key(api: Api) -> None:
 
 def test_oversized_headers_are_refused_and_the_api_keeps_serving(api: Api) -> None:
     response = httpx.get(f"{api.url}/v1/jobs", headers=api.headers(**{"X-Padding": "x" * 200_000}))
-    assert _error(response, 431)["type"] == "headers_too_large"
+    assert api_error(response, 431)["type"] == "headers_too_large"
     assert httpx.get(f"{api.url}/healthz").status_code == 200
 
 
@@ -126,5 +114,5 @@ def test_a_deeply_nested_body_is_422(api: Api) -> None:
     nested: object = "leaf"
     for _ in range(100):
         nested = [nested]
-    error = _error(api.post({**chat_body("deep"), "metadata": {"x": nested}}), 422)
+    error = api_error(api.post({**chat_body("deep"), "metadata": {"x": nested}}), 422)
     assert "nested deeper than 64" in str(error["message"])

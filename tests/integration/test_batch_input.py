@@ -9,8 +9,8 @@ import httpx
 import pytest
 import redis
 
-from mistral_queue.devstack import LocalStack, Stack, cli, free_port, start_http
-from tests.helpers import Api, chat_body
+from mistral_queue.devstack import LocalStack
+from tests.helpers import Api, api_error, chat_body, extra_api
 from tests.integration.batch_support import batch_body, requests_of, upload
 
 pytestmark = pytest.mark.timeout(60)
@@ -19,18 +19,9 @@ pytestmark = pytest.mark.timeout(60)
 @pytest.fixture(scope="module")
 def small_api(stack: LocalStack) -> Iterator[Api]:
     """A second API process on the same Redis with small batch limits."""
-    local = Stack()
-    port = free_port()
     env = {**stack.env, "MQ_BATCH_MAX_REQUESTS": "10", "MQ_BATCH_MAX_BYTES": "2000"}
-    start_http(local, "api-small-batches", cli("api", "--port", str(port)), env, port)
-    yield Api(f"http://127.0.0.1:{port}", "key-acme")
-    local.stop_all()
-
-
-def _error(response: httpx.Response, status: int) -> dict[str, Any]:
-    assert response.status_code == status, response.text
-    error: dict[str, Any] = response.json()["error"]
-    return error
+    with extra_api(env, "api-small-batches") as small:
+        yield small
 
 
 def _batch_keys(client: redis.Redis) -> set[str]:
@@ -40,7 +31,7 @@ def _batch_keys(client: redis.Redis) -> set[str]:
 def test_duplicate_custom_ids_are_422(api: Api) -> None:
     requests = requests_of(3)
     requests[2]["custom_id"] = "r0"
-    error = _error(api.post(batch_body(requests)), 422)
+    error = api_error(api.post(batch_body(requests)), 422)
     assert error["details"][0]["field"] == "request.requests"
     assert "'r0'" in error["message"] and "unique" in error["message"]
 
@@ -63,7 +54,7 @@ def test_duplicate_custom_ids_are_422(api: Api) -> None:
 def test_malformed_batches_are_422_naming_the_field(
     api: Api, body: dict[str, Any], field: str
 ) -> None:
-    error = _error(api.post(body), 422)
+    error = api_error(api.post(body), 422)
     assert field in [d["field"] for d in error["details"]], error
 
 
@@ -71,7 +62,7 @@ def test_too_many_requests_is_413_and_stores_nothing(
     small_api: Api, stack_redis: redis.Redis
 ) -> None:
     before = _batch_keys(stack_redis)
-    error = _error(small_api.post(batch_body(requests_of(11))), 413)
+    error = api_error(small_api.post(batch_body(requests_of(11))), 413)
     assert error["type"] == "too_large"
     assert "10 requests" in error["message"]
     assert _batch_keys(stack_redis) == before
@@ -79,7 +70,7 @@ def test_too_many_requests_is_413_and_stores_nothing(
 
 def test_too_many_bytes_is_413_and_stores_nothing(small_api: Api, stack_redis: redis.Redis) -> None:
     before = _batch_keys(stack_redis)
-    error = _error(small_api.post(batch_body(requests_of(5, "x" * 500))), 413)
+    error = api_error(small_api.post(batch_body(requests_of(5, "x" * 500))), 413)
     assert error["type"] == "too_large"
     assert "2000 bytes" in error["message"]
     assert _batch_keys(stack_redis) == before
@@ -87,7 +78,7 @@ def test_too_many_bytes_is_413_and_stores_nothing(small_api: Api, stack_redis: r
 
 def test_an_input_file_over_the_limits_is_413(stack: LocalStack, small_api: Api) -> None:
     file_id = upload(stack.emulator.url, requests_of(11))
-    error = _error(small_api.post(batch_body(input_file=file_id)), 413)
+    error = api_error(small_api.post(batch_body(input_file=file_id)), 413)
     assert "10 requests" in error["message"]
 
 
@@ -99,18 +90,18 @@ def test_a_batch_body_above_the_chat_limit_is_accepted(api: Api) -> None:
 
 
 def test_a_chat_body_above_its_limit_is_still_413(api: Api) -> None:
-    assert _error(api.post(chat_body("x" * 1_100_000)), 413)["type"] == "too_large"
+    assert api_error(api.post(chat_body("x" * 1_100_000)), 413)["type"] == "too_large"
 
 
 def test_an_unknown_input_file_is_422(api: Api) -> None:
-    error = _error(api.post(batch_body(input_file="no-such-file")), 422)
+    error = api_error(api.post(batch_body(input_file="no-such-file")), 422)
     assert error["details"][0]["field"] == "request.input_file"
     assert "no-such-file" in error["message"]
 
 
 def test_an_input_file_not_for_batches_is_422(stack: LocalStack, api: Api) -> None:
     file_id = upload(stack.emulator.url, requests_of(2), purpose="fine-tune")
-    error = _error(api.post(batch_body(input_file=file_id)), 422)
+    error = api_error(api.post(batch_body(input_file=file_id)), 422)
     assert "purpose 'batch'" in error["message"]
 
 
@@ -129,8 +120,8 @@ def test_a_bad_line_in_an_input_file_fails_the_job(stack: LocalStack, api: Api) 
 def test_results_of_other_jobs(api: Api, other_tenant: Api) -> None:
     chat = api.submit(chat_body("not a batch"))
     response = httpx.get(f"{api.url}/v1/jobs/{chat['id']}/results", headers=api.headers())
-    assert _error(response, 409)["type"] == "conflict"
+    assert api_error(response, 409)["type"] == "conflict"
     batch = api.submit(batch_body(requests_of(1), mode="direct"))
     for url, who in [(f"{api.url}/v1/jobs/job_nope/results", api),
                      (f"{api.url}/v1/jobs/{batch['id']}/results", other_tenant)]:  # fmt: skip
-        assert _error(httpx.get(url, headers=who.headers()), 404)["type"] == "not_found"
+        assert api_error(httpx.get(url, headers=who.headers()), 404)["type"] == "not_found"
