@@ -205,6 +205,28 @@ def upstream() -> Iterator[Upstream]:
     sock.close()
 
 
+def _read_request(conn: socket.socket) -> None:
+    """Read one whole HTTP request, so closing sends a FIN, never a RST for unread bytes."""
+    conn.settimeout(DEADLINE)
+    data = b""
+    while b"\r\n\r\n" not in data:
+        chunk = conn.recv(65536)
+        if not chunk:
+            return
+        data += chunk
+    head, _, body = data.partition(b"\r\n\r\n")
+    length = next(
+        (int(line.split(b":", 1)[1]) for line in head.split(b"\r\n")
+         if line.lower().startswith(b"content-length:")),
+        0,
+    )  # fmt: skip
+    while len(body) < length:
+        chunk = conn.recv(65536)
+        if not chunk:
+            return
+        body += chunk
+
+
 @pytest.fixture(scope="session")
 def hangup_url() -> Iterator[str]:
     """A TCP server that accepts each connection and closes it without a word."""
@@ -218,7 +240,7 @@ def hangup_url() -> Iterator[str]:
                 conn, _ = listener.accept()
             except TimeoutError:
                 continue
-            conn.recv(65536)
+            _read_request(conn)
             conn.close()
 
     thread = threading.Thread(target=serve, daemon=True)
