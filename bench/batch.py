@@ -24,7 +24,7 @@ import orjson
 from rich.table import Table
 
 from bench.common import OUT_DIR, BenchError, Deadline, console, machine_line, rss_mb, spread
-from mistral_queue.devstack import LocalStack, Proc, launch
+from mistral_queue.dev.stack import LocalStack, Proc, launch
 
 #: Stack settings: production-like sweep, polls from 0.5 s up to 2 s (the emulator is fast).
 ENV = {

@@ -17,7 +17,7 @@ from typing import Any
 
 from standardwebhooks import Webhook
 
-from mistral_queue.devstack import HOST, LocalStack, free_port
+from mistral_queue.dev.stack import HOST, LocalStack, free_port
 
 
 @dataclass

@@ -19,8 +19,8 @@ from bench.baseline import QUEUE, celery_app
 from bench.common import Deadline, Row, common_args, console, cpu_seconds, report
 from bench.load import fill
 from bench.profile import Recording, record, summarize
+from mistral_queue.broker.names import QUEUES
 from mistral_queue.jobs.model import JobType
-from mistral_queue.jobs.routing import QUEUES
 
 
 def timed(bench: stacks.Bench, args: argparse.Namespace, deadline: Deadline, ours: bool,

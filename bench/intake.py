@@ -21,10 +21,10 @@ from bench.baseline import QUEUE
 from bench.common import BenchError, Deadline, Row, common_args, console, report
 from bench.load import LoadResult, have_wrk, run_load
 from bench.profile import record, summarize
-from mistral_queue.devstack import HOST, free_port, start_http
+from mistral_queue.broker.names import QUEUES
+from mistral_queue.dev.stack import HOST, free_port, start_http
 from mistral_queue.jobs import keys
 from mistral_queue.jobs.model import JobType
-from mistral_queue.jobs.routing import QUEUES
 
 #: Hard cap on requests per load run (a safety net; runs are bounded by time).
 CAP = 200_000

@@ -19,7 +19,7 @@ import httpx
 import redis
 
 from bench.common import Deadline, Row, common_args, percentile, report
-from mistral_queue.devstack import LocalStack, launch
+from mistral_queue.dev.stack import LocalStack, launch
 from mistral_queue.jobs import keys
 
 LIMIT = 100

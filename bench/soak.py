@@ -25,7 +25,7 @@ import orjson
 
 from bench.chaos import Chaos, Sink, job_body
 from bench.common import OUT_DIR, machine_line
-from mistral_queue.devstack import LocalStack, launch
+from mistral_queue.dev.stack import LocalStack, launch
 from tests.faults.support import (
     duplicate_successes,
     records,

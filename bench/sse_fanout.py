@@ -21,7 +21,7 @@ import orjson
 from httpx_sse import aconnect_sse
 
 from bench.common import Deadline, Row, common_args, percentile, report
-from mistral_queue.devstack import LocalStack, launch
+from mistral_queue.dev.stack import LocalStack, launch
 
 
 def _epoch(stamp: str) -> float:

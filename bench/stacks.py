@@ -1,6 +1,6 @@
 """Starting what the benchmarks measure, all on 127.0.0.1 and free ports, as subprocesses.
 
-Ours is :func:`mistral_queue.devstack.launch` (private redis-server, emulator, API) plus the
+Ours is :func:`mistral_queue.dev.stack.launch` (private redis-server, emulator, API) plus the
 sink; the baselines get their own private redis-server, so neither side sees the other's keys.
 """
 
@@ -18,7 +18,7 @@ import redis
 
 from bench.baseline import CHAT_REQUEST, QUEUE
 from bench.common import BenchError, Deadline
-from mistral_queue.devstack import (
+from mistral_queue.dev.stack import (
     HOST,
     LocalStack,
     Proc,

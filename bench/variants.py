@@ -8,8 +8,8 @@ from typing import Any
 
 from fastapi import FastAPI
 
-from mistral_queue.api import publisher
 from mistral_queue.api.app import create_app
+from mistral_queue.broker import fast_publish
 
 
 def _never(_: Any) -> None:
@@ -18,5 +18,5 @@ def _never(_: Any) -> None:
 
 def send_task_api() -> FastAPI:
     """The intake app whose Publisher always uses Celery's ``send_task`` in a thread."""
-    publisher.fast_path_db = _never  # type: ignore[assignment]
+    fast_publish.fast_path_db = _never  # type: ignore[assignment]
     return create_app()

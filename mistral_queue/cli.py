@@ -62,7 +62,7 @@ def worker(
     loglevel: str = "INFO",
 ) -> None:
     """Run a Celery worker; flags it does not know go to Celery as they are."""
-    from mistral_queue.jobs.routing import ALL_QUEUES
+    from mistral_queue.broker.names import ALL_QUEUES
 
     try:
         load_settings().require("webhook_secret", "mistral_api_key")
@@ -98,7 +98,7 @@ def flower(host: Host = "127.0.0.1", port: int = 5555) -> None:
         raise _fail(
             ConfigError("MQ_FLOWER_BASIC_AUTH is required to serve Flower beyond localhost")
         )
-    from mistral_queue.worker.app import create_celery
+    from mistral_queue.broker.celery_config import create_celery
 
     create_celery(settings).start(argv)
 
@@ -126,7 +126,7 @@ def emulator(
     batch_outcome: Annotated[str | None, Opt(help="Force FAILED or TIMEOUT_EXCEEDED.")] = None,
 ) -> None:
     """Serve the Mistral-compatible emulator (faults: see the README)."""
-    from mistral_queue.emulator.server import build_config, serve
+    from mistral_queue.dev.emulator.server import build_config, serve
 
     options = dict(locals())
     for name in ("host", "port", "build_config", "serve"):
@@ -141,7 +141,7 @@ def emulator(
 @app.command()
 def receiver(host: Host = "127.0.0.1", port: int = 8900) -> None:
     """Serve a development webhook receiver that verifies and prints every callback."""
-    from mistral_queue.webhooks.receiver import serve_receiver
+    from mistral_queue.dev.receiver import serve_receiver
 
     settings = load_settings()
     try:
@@ -198,7 +198,7 @@ def dev(
     demo_only: Annotated[bool, typer.Option(help="Exit after the demo job's callback.")] = False,
 ) -> None:
     """Start everything locally (private Redis, emulator, API, worker, receiver, Flower)."""
-    from mistral_queue.dev import run_dev
+    from mistral_queue.dev.demo import run_dev
 
     ports = {"api": api_port, "emulator": emulator_port, "receiver": receiver_port}
     try:

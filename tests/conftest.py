@@ -7,7 +7,7 @@ from collections.abc import Iterator
 import pytest
 import redis
 
-from mistral_queue.devstack import LocalStack, Stack, launch, start_redis
+from mistral_queue.dev.stack import LocalStack, Stack, launch, start_redis
 from tests.helpers import Api
 
 #: Two tenants, so isolation can be tested.

@@ -21,9 +21,7 @@ import orjson
 
 from mistral_queue import __version__
 from mistral_queue.config import Settings
-from mistral_queue.mistral.errors import error_from_exception
-from mistral_queue.mistral.parsing import response_headers
-from mistral_queue.mistral.streaming import (
+from mistral_queue.mistral.bodies import (
     SSEEvent,
     check_media_type,
     iter_events,
@@ -31,6 +29,8 @@ from mistral_queue.mistral.streaming import (
     raise_for_status,
     reader,
 )
+from mistral_queue.mistral.errors import error_from_exception
+from mistral_queue.mistral.parsing import response_headers
 
 #: Seconds an idle connection is kept: below uvicorn's 5 s keep-alive, so we never reuse a
 #: connection the server is closing (the RemoteProtocolError race in perf-baseline.md §2).

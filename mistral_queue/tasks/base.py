@@ -22,10 +22,10 @@ from celery.exceptions import Ignore, Retry, SoftTimeLimitExceeded
 from kombu.exceptions import OperationalError
 from tenacity import Retrying, retry_if_exception_type, stop_after_delay, wait_exponential
 
+from mistral_queue.broker.names import CALLBACKS_QUEUE, DELIVER_CALLBACK, QUEUES, RUN_TASKS
 from mistral_queue.jobs import changes
 from mistral_queue.jobs.errors import InvalidTransition, JobNotFound
 from mistral_queue.jobs.model import JobRecord, JobStatus, JobType
-from mistral_queue.jobs.routing import CALLBACKS_QUEUE, DELIVER_CALLBACK, QUEUES, RUN_TASKS
 from mistral_queue.mistral.errors import DeferRetry, RateLimitWait, UpstreamError
 from mistral_queue.mistral.retry import RetryInfo
 from mistral_queue.tasks.callbacks import deliver_now

@@ -16,11 +16,11 @@ from typing import Any
 import orjson
 from celery import Celery, Task, shared_task
 
+from mistral_queue.broker.names import CALLBACKS_QUEUE, DELIVER_CALLBACK
 from mistral_queue.config import Settings
 from mistral_queue.jobs import changes, keys
 from mistral_queue.jobs.errors import InvalidTransition
 from mistral_queue.jobs.model import CallbackStatus, JobRecord, JobStatus, now_iso
-from mistral_queue.jobs.routing import CALLBACKS_QUEUE, DELIVER_CALLBACK
 from mistral_queue.tasks.runtime import runtime
 from mistral_queue.webhooks.delivery import DeliveryResult, deliver
 from mistral_queue.webhooks.signing import event_id

@@ -10,12 +10,12 @@ from typing import Any
 
 from celery import Task, shared_task
 
+from mistral_queue.broker.names import RUN_TASKS
 from mistral_queue.jobs import changes
 from mistral_queue.jobs.model import JobType
-from mistral_queue.jobs.routing import RUN_TASKS
 from mistral_queue.mistral.client import get_client
 from mistral_queue.tasks.base import JobRun, run_job
-from mistral_queue.tasks.streaming import Coalescer, assemble
+from mistral_queue.tasks.chat_stream import Coalescer, assemble
 
 CHAT_PATH = "/v1/chat/completions"
 

@@ -1,6 +1,6 @@
 """Standard Webhooks callbacks: signing and verification, the URL guard, delivery.
 
-The development receiver (``webhooks.receiver``) is not imported here, so workers do not load
+The development receiver (``dev.receiver``) is not imported here, so workers do not load
 its server dependencies.
 """
 
@@ -13,8 +13,8 @@ from mistral_queue.webhooks.errors import (
     WebhookError,
 )
 from mistral_queue.webhooks.guard import GuardedURL, check_url, check_url_async
+from mistral_queue.webhooks.pinned_transport import make_client, thread_client
 from mistral_queue.webhooks.signing import event_id, sign_headers, verify
-from mistral_queue.webhooks.transport import make_client, thread_client
 
 __all__ = [
     "DeliveryResult",

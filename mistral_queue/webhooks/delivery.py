@@ -20,8 +20,8 @@ import httpx
 from mistral_queue import __version__
 from mistral_queue.webhooks.errors import UnsafeURLError
 from mistral_queue.webhooks.guard import check_url
+from mistral_queue.webhooks.pinned_transport import pinned, thread_client
 from mistral_queue.webhooks.signing import Secret, sign_headers
-from mistral_queue.webhooks.transport import pinned, thread_client
 
 USER_AGENT = f"mistral-queue-webhooks/{__version__}"
 

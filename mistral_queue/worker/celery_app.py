@@ -22,9 +22,9 @@ from celery.signals import (
     worker_shutting_down,
 )
 
-from mistral_queue.config import Settings, get_settings
-from mistral_queue.jobs.model import JobType
-from mistral_queue.jobs.routing import (
+from mistral_queue.broker.celery_config import create_celery
+from mistral_queue.broker.kombu_redis import transport_for
+from mistral_queue.broker.names import (
     BATCH_CANCEL,
     BATCH_POLL,
     BATCH_REQUEST,
@@ -33,11 +33,11 @@ from mistral_queue.jobs.routing import (
     QUEUES,
     RUN_TASKS,
 )
+from mistral_queue.config import Settings, get_settings
+from mistral_queue.jobs.model import JobType
 from mistral_queue.mistral.client import close_clients
 from mistral_queue.tasks.runtime import reset_runtime, runtime
-from mistral_queue.worker.app import create_celery
 from mistral_queue.worker.sweeper import Sweeper
-from mistral_queue.worker.transport import transport_for
 from mistral_queue.worker.watchdog import StallCheck, Watchdog, watches
 
 log = logging.getLogger(__name__)

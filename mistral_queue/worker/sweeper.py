@@ -18,10 +18,10 @@ import redis
 from celery import Celery
 from kombu.exceptions import OperationalError
 
+from mistral_queue.broker.names import CALLBACKS_QUEUE, DELIVER_CALLBACK, QUEUES, RUN_TASKS
 from mistral_queue.jobs import changes, keys
 from mistral_queue.jobs.errors import JobError
 from mistral_queue.jobs.model import JobRecord, JobStatus
-from mistral_queue.jobs.routing import CALLBACKS_QUEUE, DELIVER_CALLBACK, QUEUES, RUN_TASKS
 from mistral_queue.tasks.runtime import Runtime
 
 log = logging.getLogger(__name__)

@@ -9,7 +9,7 @@ from typing import Any
 import httpx
 import pytest
 
-from mistral_queue.emulator.server import RunningEmulator, build_config, running
+from mistral_queue.dev.emulator.server import RunningEmulator, build_config, running
 from tests.emulator.helpers import http_client
 
 

@@ -8,7 +8,7 @@ from typing import Any
 
 import httpx
 
-from mistral_queue.emulator.server import RunningEmulator
+from mistral_queue.dev.emulator.server import RunningEmulator
 
 API_KEY = "test-key"
 

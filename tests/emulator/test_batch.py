@@ -8,7 +8,7 @@ from typing import Any
 
 import httpx
 
-from mistral_queue.emulator.server import RunningEmulator
+from mistral_queue.dev.emulator.server import RunningEmulator
 from tests.emulator.helpers import chat_line, http_client, jsonl, wait_job
 from tests.emulator.test_files import upload
 

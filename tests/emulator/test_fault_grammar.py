@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from mistral_queue.emulator.errors import FaultSyntaxError
-from mistral_queue.emulator.faults import (
+from mistral_queue.dev.emulator.errors import FaultSyntaxError
+from mistral_queue.dev.emulator.faults import (
     FaultStep,
     find_marker,
     parse_header,

@@ -7,7 +7,7 @@ from collections.abc import Callable
 
 import httpx
 
-from mistral_queue.emulator.server import RunningEmulator
+from mistral_queue.dev.emulator.server import RunningEmulator
 from tests.emulator.helpers import chat_body, http_client, log_entries
 
 

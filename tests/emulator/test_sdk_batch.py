@@ -9,7 +9,7 @@ from collections.abc import Callable, Iterator
 import pytest
 from mistralai.client import Mistral, errors, models
 
-from mistral_queue.emulator.server import RunningEmulator
+from mistral_queue.dev.emulator.server import RunningEmulator
 from tests.emulator.helpers import API_KEY, TERMINAL, chat_line, jsonl
 
 

@@ -8,7 +8,7 @@ from collections.abc import Callable, Iterator
 import pytest
 from mistralai.client import Mistral, errors, models
 
-from mistral_queue.emulator.server import RunningEmulator
+from mistral_queue.dev.emulator.server import RunningEmulator
 from tests.emulator.helpers import API_KEY
 
 MODEL = "mistral-small-latest"

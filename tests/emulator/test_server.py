@@ -5,8 +5,8 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from mistral_queue.emulator import build_config, running
-from mistral_queue.emulator.errors import EmulatorError
+from mistral_queue.dev.emulator import build_config, running
+from mistral_queue.dev.emulator.errors import EmulatorError
 
 
 def test_build_config_parses_cli_text() -> None:

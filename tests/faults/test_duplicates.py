@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import pytest
 
+from mistral_queue.broker.celery_config import create_celery
+from mistral_queue.broker.names import QUEUES, RUN_TASKS
 from mistral_queue.config import load_settings
-from mistral_queue.devstack import LocalStack
+from mistral_queue.dev.stack import LocalStack
 from mistral_queue.jobs.model import JobType
-from mistral_queue.jobs.routing import QUEUES, RUN_TASKS
-from mistral_queue.worker.app import create_celery
 from tests.faults.support import (
     api_of,
     fault_stack,

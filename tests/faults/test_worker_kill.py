@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from mistral_queue.devstack import LocalStack
+from mistral_queue.dev.stack import LocalStack
 from tests.faults.support import (
     api_of,
     duplicate_successes,

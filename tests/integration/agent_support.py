@@ -17,7 +17,7 @@ from typing import Any
 import httpx
 from standardwebhooks import Webhook
 
-from mistral_queue.devstack import LocalStack
+from mistral_queue.dev.stack import LocalStack
 from tests.helpers import Api, Captured, serve_http, wait_for
 
 MODEL = "mistral-small-latest"

@@ -11,8 +11,8 @@ from typing import Any
 import redis
 from celery import Task
 
+from mistral_queue.broker.celery_config import create_celery
 from mistral_queue.config import load_settings
-from mistral_queue.worker.app import create_celery
 
 #: The queue the tests publish to, so no job task is involved.
 QUEUE = "fastpub"

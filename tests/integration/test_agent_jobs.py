@@ -14,7 +14,7 @@ import httpx
 import pytest
 import redis
 
-from mistral_queue.devstack import LocalStack, launch
+from mistral_queue.dev.stack import LocalStack, launch
 from tests.conftest import TEST_ENV
 from tests.helpers import Api, chat_body, emulator_calls, events, raw_receiver, wait_for
 from tests.integration.agent_support import (

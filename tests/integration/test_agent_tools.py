@@ -9,7 +9,7 @@ import pytest
 import redis
 from standardwebhooks import Webhook
 
-from mistral_queue.devstack import LocalStack
+from mistral_queue.dev.stack import LocalStack
 from tests.helpers import Api, emulator_calls, events
 from tests.integration.agent_support import (
     LOOKUP,

@@ -9,7 +9,7 @@ import httpx
 import pytest
 import redis
 
-from mistral_queue.devstack import LocalStack
+from mistral_queue.dev.stack import LocalStack
 from tests.helpers import Api, api_error, chat_body, extra_api
 from tests.integration.batch_support import batch_body, requests_of, upload
 

@@ -11,7 +11,7 @@ import pytest
 import redis
 from standardwebhooks import Webhook
 
-from mistral_queue.devstack import LocalStack
+from mistral_queue.dev.stack import LocalStack
 from tests.helpers import Api, emulator_calls, events, raw_receiver, wait_for
 from tests.integration.batch_support import (
     batch_body,

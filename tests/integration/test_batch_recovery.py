@@ -12,7 +12,7 @@ from collections.abc import Iterator
 import pytest
 import redis
 
-from mistral_queue.devstack import LocalStack, launch
+from mistral_queue.dev.stack import LocalStack, launch
 from mistral_queue.jobs import batchkeys
 from tests.conftest import TEST_ENV
 from tests.helpers import Api, events, raw_receiver, wait_for

@@ -8,8 +8,8 @@ import httpx
 import pytest
 import redis
 
-from mistral_queue.devstack import launch
-from mistral_queue.jobs.routing import QUEUES
+from mistral_queue.broker.names import QUEUES
+from mistral_queue.dev.stack import launch
 from tests.conftest import TEST_ENV
 from tests.helpers import Api, chat_body, emulator_calls, raw_receiver, wait_for
 

@@ -8,7 +8,7 @@ import pytest
 import redis
 from standardwebhooks import Webhook
 
-from mistral_queue.devstack import LocalStack
+from mistral_queue.dev.stack import LocalStack
 from tests.helpers import Api, chat_body, emulator_calls, events, raw_receiver, wait_for
 
 pytestmark = pytest.mark.timeout(90)

@@ -12,7 +12,7 @@ import httpx
 import pytest
 from httpx_sse import connect_sse
 
-from mistral_queue.devstack import LocalStack
+from mistral_queue.dev.stack import LocalStack
 from tests.helpers import Api, chat_body, emulator_calls, raw_receiver, wait_for
 
 pytestmark = pytest.mark.timeout(90)

@@ -17,10 +17,10 @@ import pytest
 import redis
 from celery import Celery
 
-from mistral_queue.api.publisher import FastPublisher, Publisher, fast_path_db
+from mistral_queue.broker.celery_config import create_celery
+from mistral_queue.broker.fast_publish import FastPublisher, Publisher, fast_path_db
 from mistral_queue.config import Settings
-from mistral_queue.devstack import Proc, Stack, start_redis
-from mistral_queue.worker.app import create_celery
+from mistral_queue.dev.stack import Proc, Stack, start_redis
 from tests.helpers import wait_for
 from tests.integration.fastpub_app import DONE, QUEUE, tries_key
 

@@ -15,7 +15,7 @@ from typing import Any
 import httpx
 import pytest
 
-from mistral_queue.devstack import LocalStack, launch
+from mistral_queue.dev.stack import LocalStack, launch
 from tests.conftest import TEST_ENV
 from tests.helpers import Api, chat_body, wait_for
 

@@ -8,7 +8,7 @@ import httpx
 import pytest
 import redis
 
-from mistral_queue.devstack import LocalStack
+from mistral_queue.dev.stack import LocalStack
 from tests.conftest import API_KEYS
 from tests.helpers import Api, chat_body
 

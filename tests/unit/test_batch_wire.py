@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
-from mistral_queue.api.batch_schema import BatchRequest
+from mistral_queue.api.schemas.batch import BatchRequest
 from mistral_queue.mistral.batches import BatchSnapshot, create_body, iter_lines, result_line
 
 

@@ -12,9 +12,9 @@ import typer.main
 import yaml
 from pydantic import AliasChoices
 
+from mistral_queue.broker.celery_config import celery_config
 from mistral_queue.cli import app
 from mistral_queue.config import Settings
-from mistral_queue.worker.app import celery_config
 
 ROOT = Path(__file__).resolve().parents[2]
 APP_SERVICES = ("api", "worker", "flower", "emulator", "receiver")

@@ -10,8 +10,8 @@ from typing import Any
 import httpx
 import pytest
 
-from mistral_queue.webhooks.receiver import RunningReceiver, running_receiver
-from mistral_queue.webhooks.transport import make_client
+from mistral_queue.dev.receiver import RunningReceiver, running_receiver
+from mistral_queue.webhooks.pinned_transport import make_client
 
 
 def new_secret() -> str:

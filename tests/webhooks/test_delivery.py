@@ -15,10 +15,10 @@ import httpx
 import pytest
 from standardwebhooks import Webhook
 
+from mistral_queue.dev.receiver import RunningReceiver
 from mistral_queue.webhooks.delivery import DeliveryResult, deliver, parse_retry_after
-from mistral_queue.webhooks.receiver import RunningReceiver
+from mistral_queue.webhooks.pinned_transport import thread_client
 from mistral_queue.webhooks.signing import event_id
-from mistral_queue.webhooks.transport import thread_client
 from tests.webhooks.conftest import events, new_secret, plan
 
 LOCAL = ("127.0.0.1", "localhost")

@@ -15,8 +15,8 @@ import httpx
 import pytest
 from rich.console import Console
 
-from mistral_queue.webhooks.receiver import RunningReceiver, create_receiver_app, running_receiver
-from mistral_queue.webhooks.receiver_console import console_printer, preview
+from mistral_queue.dev.receiver import RunningReceiver, create_receiver_app, running_receiver
+from mistral_queue.dev.receiver_console import console_printer, preview
 from mistral_queue.webhooks.signing import sign_headers
 from tests.webhooks.conftest import events, new_secret, plan
 
@@ -159,7 +159,7 @@ def test_serve_receiver_prints_deliveries(secret: str) -> None:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     code = (
-        "import sys; from mistral_queue.webhooks.receiver import serve_receiver; "
+        "import sys; from mistral_queue.dev.receiver import serve_receiver; "
         f"serve_receiver('127.0.0.1', {port}, [sys.argv[1]])"
     )
     env = {**os.environ, "COLUMNS": "200", "PYTHONUNBUFFERED": "1"}

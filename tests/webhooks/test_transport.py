@@ -18,11 +18,11 @@ from typing import Any
 import httpx
 import pytest
 
+from mistral_queue.dev.receiver import RunningReceiver, running_receiver
 from mistral_queue.webhooks import guard
 from mistral_queue.webhooks.delivery import deliver
 from mistral_queue.webhooks.guard import check_url
-from mistral_queue.webhooks.receiver import RunningReceiver, running_receiver
-from mistral_queue.webhooks.transport import make_client, pinned
+from mistral_queue.webhooks.pinned_transport import make_client, pinned
 from tests.webhooks.conftest import events
 
 trustme = pytest.importorskip("trustme")

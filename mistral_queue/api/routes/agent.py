@@ -11,11 +11,11 @@ from fastapi import APIRouter, Body
 from fastapi.responses import JSONResponse
 from kombu.exceptions import OperationalError
 
-from mistral_queue.api.agent_input import ToolResultIn, match_results
 from mistral_queue.api.deps import ServicesDep, TenantDep
 from mistral_queue.api.errors import ApiError
+from mistral_queue.api.orjson_route import OrjsonRoute
 from mistral_queue.api.routes.jobs import ERRORS
-from mistral_queue.api.routing import OrjsonRoute
+from mistral_queue.api.schemas.agent import ToolResultIn, match_results
 from mistral_queue.jobs import changes
 from mistral_queue.jobs.agent import AgentProgress, ToolCall
 from mistral_queue.jobs.errors import JobNotFound

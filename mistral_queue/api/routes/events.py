@@ -12,7 +12,7 @@ from sse_starlette import EventSourceResponse
 from mistral_queue.api.deps import ServicesDep, TenantDep
 from mistral_queue.api.fanout import Lagging
 from mistral_queue.api.routes.jobs import ERRORS
-from mistral_queue.api.schemas import EventPage
+from mistral_queue.api.schemas.jobs import EventPage
 from mistral_queue.jobs import keys
 from mistral_queue.jobs.errors import JobNotFound
 from mistral_queue.jobs.events import POSITION, Event, EventLog

@@ -11,12 +11,12 @@ import orjson
 from fastapi import APIRouter, Header, Query, Request
 from fastapi.responses import JSONResponse
 
-from mistral_queue.api import batch_intake
-from mistral_queue.api.agent_input import check_tool_urls
 from mistral_queue.api.deps import Services, ServicesDep, TenantDep
 from mistral_queue.api.errors import ApiError
-from mistral_queue.api.routing import OrjsonRoute
-from mistral_queue.api.schemas import (
+from mistral_queue.api.intake import batch as batch_intake
+from mistral_queue.api.orjson_route import OrjsonRoute
+from mistral_queue.api.schemas.agent import check_tool_urls
+from mistral_queue.api.schemas.jobs import (
     AgentJobCreate,
     BatchJobCreate,
     ChatJobCreate,

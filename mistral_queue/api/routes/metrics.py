@@ -7,8 +7,8 @@ from fastapi import APIRouter, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from mistral_queue.api.deps import ServicesDep
+from mistral_queue.broker.names import ALL_QUEUES
 from mistral_queue.jobs import keys
-from mistral_queue.jobs.routing import ALL_QUEUES
 from mistral_queue.metrics import registry_for
 
 router = APIRouter(tags=["health"])

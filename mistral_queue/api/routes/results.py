@@ -11,7 +11,7 @@ from fastapi.responses import StreamingResponse
 
 from mistral_queue.api.deps import ServicesDep, TenantDep
 from mistral_queue.api.errors import ApiError
-from mistral_queue.api.schemas import ErrorBody
+from mistral_queue.api.schemas.jobs import ErrorBody
 from mistral_queue.jobs import batchkeys
 from mistral_queue.jobs.batchstate import PAGE
 from mistral_queue.jobs.errors import JobNotFound

@@ -25,9 +25,9 @@ from typing import Any, NoReturn
 import orjson
 from celery import Task
 
+from mistral_queue.broker.names import BATCH_REQUEST, BATCH_REQUESTS_QUEUE
 from mistral_queue.jobs import batchkeys, keys
 from mistral_queue.jobs.batchstate import PAGE, BatchState, Recorded, request_line
-from mistral_queue.jobs.routing import BATCH_REQUEST, BATCH_REQUESTS_QUEUE
 from mistral_queue.mistral.client import get_client
 from mistral_queue.mistral.errors import DeferRetry, RateLimitWait, UpstreamError
 from mistral_queue.tasks.base import JobRun, JobStopped

@@ -12,10 +12,10 @@ from typing import Any, NoReturn
 
 from celery import Task, shared_task
 
+from mistral_queue.broker.names import BATCH_CANCEL, BATCH_POLL, BATCH_REQUEST, RUN_TASKS
 from mistral_queue.jobs import changes
 from mistral_queue.jobs.batchstate import BatchInputError, BatchState
 from mistral_queue.jobs.model import JobStatus, JobType
-from mistral_queue.jobs.routing import BATCH_CANCEL, BATCH_POLL, BATCH_REQUEST, RUN_TASKS
 from mistral_queue.tasks.base import JobRun, finish, run_job
 from mistral_queue.tasks.batch import direct, outcome, upstream
 from mistral_queue.tasks.batch.errors import Handled

@@ -20,9 +20,9 @@ from typing import Any, NoReturn
 import orjson
 from celery import Celery
 
+from mistral_queue.broker.names import BATCH_POLL, QUEUES
 from mistral_queue.jobs.batchstate import PAGE, BatchState
 from mistral_queue.jobs.model import JobType
-from mistral_queue.jobs.routing import BATCH_POLL, QUEUES
 from mistral_queue.mistral.batches import (
     JOB_METADATA_KEY,
     BatchSnapshot,

@@ -1,0 +1,1 @@
+"""Intake checks that need more than a schema: stored inputs, files, limits."""

@@ -1,0 +1,1 @@
+"""Request and response bodies of the intake API, one module per job kind."""

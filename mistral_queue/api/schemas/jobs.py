@@ -1,0 +1,108 @@
+"""Request and response bodies of the intake API.
+
+Our envelope (``type``, ``request``, ``callback_url``, ``metadata``) forbids unknown fields; the
+``request`` is Mistral's own body for the job's kind and passes through as Mistral defines it,
+so it only checks what Mistral requires and keeps every other field.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from mistral_queue.api.schemas.agent import AgentRequest
+from mistral_queue.api.schemas.batch import BatchRequest
+from mistral_queue.api.schemas.common import HTTP_URL, ChatMessage
+from mistral_queue.jobs.model import Job
+
+#: Most keys a job's ``metadata`` may carry.
+MAX_METADATA_KEYS = 50
+
+
+class ChatRequest(BaseModel):
+    """A Mistral chat completion body (``POST /v1/chat/completions``)."""
+
+    model_config = ConfigDict(extra="allow")
+
+    model: str = Field(min_length=1, max_length=200)
+    messages: list[ChatMessage] = Field(min_length=1)
+    stream: bool = False
+
+
+class _JobCreateBase(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    callback_url: str | None = Field(
+        default=None,
+        max_length=2048,
+        pattern=HTTP_URL,
+        json_schema_extra={"format": "uri"},
+        description=(
+            "Where the signed callback is POSTed when the job ends (http or https). Hosts "
+            "that resolve to private, loopback, link-local or metadata addresses are refused."
+        ),
+    )
+    metadata: dict[str, Any] = Field(
+        default_factory=dict,
+        max_length=MAX_METADATA_KEYS,
+        description="Your own data, returned on the job and in its callbacks.",
+    )
+
+
+class ChatJobCreate(_JobCreateBase):
+    """A chat job: ``request`` is sent to ``POST /v1/chat/completions``."""
+
+    type: Literal["chat"]
+    request: ChatRequest
+
+
+class AgentJobCreate(_JobCreateBase):
+    """An agent job: an agents completion or a conversation, with tool calls (docs/agents.md)."""
+
+    type: Literal["agent"]
+    request: AgentRequest
+
+
+class BatchJobCreate(_JobCreateBase):
+    """A batch job: many requests to one endpoint, in mode api or direct (docs/batch.md)."""
+
+    type: Literal["batch"]
+    request: BatchRequest
+
+
+JobCreate = Annotated[ChatJobCreate | AgentJobCreate | BatchJobCreate, Field(discriminator="type")]
+
+
+class JobList(BaseModel):
+    """A page of jobs, newest first."""
+
+    data: list[Job]
+    next_cursor: str | None = None
+
+
+class EventPage(BaseModel):
+    """A page of events; pass ``next_cursor`` as ``after`` to continue."""
+
+    data: list[dict[str, Any]]
+    next_cursor: str | None = None
+    has_more: bool = False
+
+
+class ErrorDetail(BaseModel):
+    """The body of every error response."""
+
+    type: str
+    message: str
+    details: Any = None
+
+
+class ErrorBody(BaseModel):
+    """``{"error": {"type", "message", "details"}}``."""
+
+    error: ErrorDetail
+
+
+def request_body(job: ChatJobCreate | AgentJobCreate) -> dict[str, Any]:
+    """The Mistral request exactly as the caller sent it (no defaults added)."""
+    return job.request.model_dump(mode="json", exclude_unset=True)
