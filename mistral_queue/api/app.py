@@ -14,7 +14,7 @@ from mistral_queue.api.body_limits import BodyLimit, HeaderLimit
 from mistral_queue.api.deps import Services
 from mistral_queue.api.fanout import Hub
 from mistral_queue.api.routes import agent, events, health, jobs, metrics, results
-from mistral_queue.broker.fast_publish import Publisher
+from mistral_queue.broker.dispatch import Publisher
 from mistral_queue.config import Settings, get_settings
 from mistral_queue.jobs.store import AsyncJobStore
 

@@ -11,7 +11,7 @@ import redis.asyncio as aredis
 from fastapi import Depends, HTTPException, Request
 
 from mistral_queue.api.fanout import Hub
-from mistral_queue.broker.fast_publish import Publisher
+from mistral_queue.broker.dispatch import Publisher
 from mistral_queue.config import Settings
 from mistral_queue.jobs.store import AsyncJobStore
 

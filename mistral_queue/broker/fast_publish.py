@@ -1,4 +1,4 @@
-"""Publishing job and callback tasks to the Celery broker from the asyncio API.
+"""The fast path behind the API's Publisher (broker/dispatch.py): task messages without kombu.
 
 With a Redis broker a task message is written straight to its queue's list with
 redis.asyncio: one pipelined round trip carries the message and Celery's ``task-sent`` event,
@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import functools
 import os
 import time
 import uuid
@@ -29,20 +28,6 @@ from celery.utils.nodenames import anon_nodename
 from celery.utils.time import utcoffset
 from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialBackoff
-
-from mistral_queue.broker.celery_config import create_celery
-from mistral_queue.broker.names import (
-    BATCH_CANCEL,
-    CALLBACKS_QUEUE,
-    DELIVER_CALLBACK,
-    QUEUES,
-    RUN_TASKS,
-)
-from mistral_queue.config import Settings
-from mistral_queue.jobs.model import JobType
-
-#: Bounded publish retries, so a broker outage answers 503 within about a second.
-PUBLISH_RETRY = {"max_retries": 2, "interval_start": 0, "interval_step": 0.25, "interval_max": 0.5}
 
 #: kombu Redis transport options that rename keys or channels the fast path writes.
 KEY_CHANGING_OPTIONS = frozenset(
@@ -218,66 +203,3 @@ class FastPublisher:
     async def aclose(self) -> None:
         """Close the Redis connections."""
         await self.redis.aclose()
-
-
-class Publisher:
-    """Sends tasks by name: the fast path on Redis brokers, a producer-only Celery app else."""
-
-    def __init__(self, settings: Settings) -> None:
-        self.app: Celery = create_celery(settings, include_tasks=False)
-        db = fast_path_db(self.app)
-        self.fast: FastPublisher | None = None if db is None else FastPublisher(self.app, db)
-
-    async def run_job(self, job_type: JobType, job_id: str) -> None:
-        """Publish the task that runs ``job_id``; returns once the broker has the message.
-
-        Raises:
-            kombu.exceptions.OperationalError: the broker is unreachable (``send_task``).
-            redis.RedisError: the broker is unreachable (fast path).
-        """
-        await self._send(RUN_TASKS[job_type], [job_id], QUEUES[job_type], task_id=job_id)
-
-    async def deliver_callback(self, job_id: str) -> None:
-        """Publish the delivery of ``job_id``'s pending callback."""
-        await self._send(DELIVER_CALLBACK, [job_id], CALLBACKS_QUEUE)
-
-    async def cancel_batch(self, job_id: str) -> None:
-        """Publish the cancel of a cancelled batch job's Mistral batch job."""
-        await self._send(BATCH_CANCEL, [job_id], QUEUES[JobType.BATCH])
-
-    async def _send(
-        self, name: str, args: list[Any], queue: str, task_id: str | None = None
-    ) -> None:
-        if self.fast is not None:
-            await self.fast.send(name, args, queue, task_id)
-            return
-        send = functools.partial(self.app.send_task, name, args=args, task_id=task_id,
-                                 queue=queue, retry_policy=PUBLISH_RETRY)  # fmt: skip
-        await anyio.to_thread.run_sync(send)
-
-    async def revoke(self, job_id: str) -> None:
-        """Tell every worker to drop the job's pending message (best effort)."""
-        await anyio.to_thread.run_sync(functools.partial(self.app.control.revoke, job_id))
-
-    async def ping(self) -> None:
-        """Check the broker connection.
-
-        Raises:
-            kombu.exceptions.OperationalError: the broker is unreachable.
-            redis.RedisError: the broker is unreachable (fast path).
-        """
-        if self.fast is not None:
-            await self.fast.redis.ping()
-            return
-
-        def check() -> None:
-            with self.app.connection_for_write() as conn:
-                conn.ensure_connection(max_retries=1, timeout=2)
-
-        await anyio.to_thread.run_sync(check)
-
-    async def aclose(self) -> None:
-        """Release the broker connections, the fast path's included."""
-        self.app.close()
-        if self.fast is not None:
-            await self.fast.aclose()

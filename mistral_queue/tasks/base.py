@@ -22,7 +22,7 @@ from celery.exceptions import Ignore, Retry, SoftTimeLimitExceeded
 from kombu.exceptions import OperationalError
 from tenacity import Retrying, retry_if_exception_type, stop_after_delay, wait_exponential
 
-from mistral_queue.broker.names import CALLBACKS_QUEUE, DELIVER_CALLBACK, QUEUES, RUN_TASKS
+from mistral_queue.broker import dispatch
 from mistral_queue.jobs import changes
 from mistral_queue.jobs.errors import InvalidTransition, JobNotFound
 from mistral_queue.jobs.model import JobRecord, JobStatus, JobType
@@ -176,7 +176,7 @@ class JobRun:
 
 def enqueue_callback(task: Task[Any, Any], job_id: str) -> None:
     """Publish the delivery of a job's pending callback (the sweep re-sends it if this is lost)."""
-    task.app.send_task(DELIVER_CALLBACK, args=[job_id], queue=CALLBACKS_QUEUE)
+    dispatch.deliver_callback(task.app, job_id)
 
 
 def record(run: JobRun, change: changes.Change) -> None:
@@ -251,7 +251,7 @@ def _wake(task: Task[Any, Any], woken: tuple[str, str] | None) -> None:
     """Publish a parked job of the tenant now that it has room."""
     if woken is not None:
         kind, job_id = JobType(woken[0]), woken[1]
-        task.app.send_task(RUN_TASKS[kind], args=[job_id], task_id=job_id, queue=QUEUES[kind])
+        dispatch.run_job(task.app, kind, job_id)
 
 
 def _run_leased(task: Task[Any, Any], run: JobRun, work: Callable[[JobRun], Any]) -> None:

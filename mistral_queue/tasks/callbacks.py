@@ -16,7 +16,8 @@ from typing import Any
 import orjson
 from celery import Celery, Task, shared_task
 
-from mistral_queue.broker.names import CALLBACKS_QUEUE, DELIVER_CALLBACK
+from mistral_queue.broker import dispatch
+from mistral_queue.broker.names import DELIVER_CALLBACK
 from mistral_queue.config import Settings
 from mistral_queue.jobs import changes, keys
 from mistral_queue.jobs.errors import InvalidTransition
@@ -181,12 +182,7 @@ def deliver_now(app: Celery, job_id: str) -> None:
     """
     due = _attempt(job_id)
     if due is not None and due - time.time() <= MAX_COUNTDOWN:
-        app.send_task(
-            DELIVER_CALLBACK,
-            args=[job_id],
-            queue=CALLBACKS_QUEUE,
-            countdown=max(0.0, due - time.time()),
-        )
+        dispatch.deliver_callback(app, job_id, countdown=max(0.0, due - time.time()))
 
 
 def _attempt(job_id: str) -> float | None:

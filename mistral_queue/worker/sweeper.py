@@ -18,7 +18,7 @@ import redis
 from celery import Celery
 from kombu.exceptions import OperationalError
 
-from mistral_queue.broker.names import CALLBACKS_QUEUE, DELIVER_CALLBACK, QUEUES, RUN_TASKS
+from mistral_queue.broker import dispatch
 from mistral_queue.jobs import changes, keys
 from mistral_queue.jobs.errors import JobError
 from mistral_queue.jobs.model import JobRecord, JobStatus
@@ -103,7 +103,7 @@ class Sweeper:
             # the task itself goes by the job's callback fields, not by this score.
             claim = now + 2 * settings.callback_timeout + grace
             client.zadd(keys.CALLBACKS_DUE, {job_id: claim}, xx=True)
-            self.app.send_task(DELIVER_CALLBACK, args=[job_id], queue=CALLBACKS_QUEUE)
+            dispatch.deliver_callback(self.app, job_id)
         return len(due)
 
     def _check_job(self, job_id: str, now: float, report: SweepReport) -> None:
@@ -134,7 +134,7 @@ class Sweeper:
         except JobError:
             return 0
         log.warning("job %s got no tool results in time: failed", record.id)
-        self.app.send_task(DELIVER_CALLBACK, args=[record.id], queue=CALLBACKS_QUEUE)
+        dispatch.deliver_callback(self.app, record.id)
         return 1
 
     def _watch(self, job_id: str, at: float) -> None:
@@ -156,7 +156,7 @@ class Sweeper:
             record.status,
             count,
         )
-        self.app.send_task(RUN_TASKS[kind], args=[record.id], task_id=record.id, queue=QUEUES[kind])
+        dispatch.run_job(self.app, kind, record.id)
         return True
 
     def _expire(self, record: JobRecord) -> None:
@@ -165,4 +165,4 @@ class Sweeper:
             self.rt.store.apply(record.id, record.tenant, change)
         except JobError:
             return
-        self.app.send_task(DELIVER_CALLBACK, args=[record.id], queue=CALLBACKS_QUEUE)
+        dispatch.deliver_callback(self.app, record.id)

@@ -25,7 +25,7 @@ from typing import Any, NoReturn
 import orjson
 from celery import Task
 
-from mistral_queue.broker.names import BATCH_REQUEST, BATCH_REQUESTS_QUEUE
+from mistral_queue.broker import dispatch
 from mistral_queue.jobs import batchkeys, keys
 from mistral_queue.jobs.batchstate import PAGE, BatchState, Recorded, request_line
 from mistral_queue.mistral.client import get_client
@@ -97,9 +97,7 @@ def start(run: JobRun, state: BatchState) -> NoReturn:
 
 def _send(task: Task[Any, Any], job_id: str, positions: list[int], attempts: int = 0,
           countdown: float | None = None, producer: Any = None) -> None:  # fmt: skip
-    task.app.send_task(BATCH_REQUEST, args=[job_id, positions, attempts], countdown=countdown,
-                       queue=BATCH_REQUESTS_QUEUE, producer=producer,
-                       add_to_parent=False)  # fmt: skip
+    dispatch.request_positions(task.app, job_id, positions, attempts, countdown, producer)
 
 
 def _dispatch(run: JobRun, state: BatchState, positions: list[int], track: bool) -> None:

@@ -20,9 +20,8 @@ from typing import Any, NoReturn
 import orjson
 from celery import Celery
 
-from mistral_queue.broker.names import BATCH_POLL, QUEUES
+from mistral_queue.broker import dispatch
 from mistral_queue.jobs.batchstate import PAGE, BatchState
-from mistral_queue.jobs.model import JobType
 from mistral_queue.mistral.batches import (
     JOB_METADATA_KEY,
     BatchSnapshot,
@@ -53,8 +52,7 @@ class NextPoll:
     def publish(self, app: Celery, job_id: str) -> None:
         """Send the poll (if one was planned) with its countdown."""
         if self.delay is not None:
-            app.send_task(BATCH_POLL, args=[job_id, self.seq], countdown=self.delay,
-                          queue=QUEUES[JobType.BATCH], add_to_parent=False)  # fmt: skip
+            dispatch.poll_batch(app, job_id, self.seq, self.delay)
 
 
 def _limit_body(run: JobRun) -> dict[str, Any]:
