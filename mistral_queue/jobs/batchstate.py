@@ -1,6 +1,6 @@
 """A batch job's requests, results and bookkeeping in Redis, for worker threads (sync).
 
-Keys and their shapes are in ``batchkeys``. Everything is read and written in pages of
+Keys and their shapes are in ``jobs.keys``. Everything is read and written in pages of
 PAGE entries, so no step holds more than one page of a large batch in memory.
 """
 
@@ -13,7 +13,7 @@ from typing import Any
 import orjson
 import redis
 
-from mistral_queue.jobs import batchkeys, keys
+from mistral_queue.jobs import keys
 from mistral_queue.jobs.errors import JobError
 from mistral_queue.jobs.model import FINAL
 
@@ -29,7 +29,7 @@ redis.call('EXPIRE', KEYS[1], ARGV[6], 'NX')
 redis.call('ZREM', KEYS[3], ARGV[1])
 redis.call('HINCRBY', KEYS[2], ARGV[3], 1)
 redis.call('ZADD', KEYS[4], 'XX', 'GT', ARGV[5], ARGV[4])
-local counts = redis.call('HMGET', KEYS[2], 'succeeded', 'failed', 'total')
+local counts = redis.call('HMGET', KEYS[2], ARGV[7], ARGV[8], ARGV[9])
 return {1, tonumber(counts[1] or '0'), tonumber(counts[2] or '0'), tonumber(counts[3] or '0')}
 """
 
@@ -77,7 +77,7 @@ class BatchState:
         self.redis = client
         self.job_id = job_id
         self.ttl = ttl
-        self.key = batchkeys.state(job_id)
+        self.key = keys.batch_state(job_id)
         self._record = client.register_script(_RECORD)
 
     def get(self) -> dict[str, str]:
@@ -107,7 +107,7 @@ class BatchState:
 
     def total(self) -> int:
         """Requests in the batch (0 before they are known)."""
-        return int(self.redis.hget(self.key, "total") or 0)
+        return int(self.redis.hget(self.key, keys.BATCH_TOTAL) or 0)
 
     def load(self, lines: Iterable[bytes], *, keep_bodies: bool) -> int:
         """Index an input file's lines (and keep them when ``keep_bodies``); returns the count.
@@ -117,7 +117,7 @@ class BatchState:
         Raises:
             BatchInputError: a line is not a request, or a custom_id repeats.
         """
-        self.redis.delete(batchkeys.index(self.job_id), batchkeys.inputs(self.job_id))
+        self.redis.delete(keys.batch_index(self.job_id), keys.batch_inputs(self.job_id))
         count = 0
         page: list[tuple[str, bytes]] = []
         for raw in lines:
@@ -131,7 +131,7 @@ class BatchState:
         return count
 
     def _load_page(self, page: list[tuple[str, bytes]], first: int, keep_bodies: bool) -> None:
-        index, inputs = batchkeys.index(self.job_id), batchkeys.inputs(self.job_id)
+        index, inputs = keys.batch_index(self.job_id), keys.batch_inputs(self.job_id)
         pipe = self.redis.pipeline(transaction=False)
         for offset, (custom_id, _) in enumerate(page):
             pipe.hsetnx(index, custom_id, first + offset)
@@ -146,7 +146,7 @@ class BatchState:
 
     def input_lines(self, total: int) -> Iterator[str]:
         """The request lines in input order, one page read at a time."""
-        key = batchkeys.inputs(self.job_id)
+        key = keys.batch_inputs(self.job_id)
         for start in range(0, total, PAGE):
             values = self.redis.hmget(key, list(range(start, min(start + PAGE, total))))
             yield from (str(value) for value in values if value is not None)
@@ -155,9 +155,9 @@ class BatchState:
         """The request line at ``position`` if it still needs a call (the job is unfinished
         and the request has no result), else None; one round trip."""
         pipe = self.redis.pipeline(transaction=False)
-        pipe.hget(keys.job(self.job_id), "status")
-        pipe.hget(batchkeys.inputs(self.job_id), str(position))
-        pipe.hexists(batchkeys.results(self.job_id), str(position))
+        pipe.hget(keys.job(self.job_id), keys.STATUS)
+        pipe.hget(keys.batch_inputs(self.job_id), str(position))
+        pipe.hexists(keys.batch_results(self.job_id), str(position))
         status, line, done = pipe.execute()
         if status is None or status in FINAL or done or line is None:
             return None
@@ -167,14 +167,14 @@ class BatchState:
         """The input position of each custom_id (None for an id the batch does not have)."""
         if not custom_ids:
             return []
-        values = self.redis.hmget(batchkeys.index(self.job_id), list(custom_ids))
+        values = self.redis.hmget(keys.batch_index(self.job_id), list(custom_ids))
         return [None if value is None else int(value) for value in values]
 
     def store_results(self, lines: dict[int, bytes]) -> None:
         """Store result lines by input position (replacing earlier ones)."""
         if not lines:
             return
-        key = batchkeys.results(self.job_id)
+        key = keys.batch_results(self.job_id)
         pipe = self.redis.pipeline(transaction=False)
         pipe.hset(key, mapping=lines)  # type: ignore[arg-type]
         pipe.expire(key, self.ttl, nx=True)
@@ -184,20 +184,21 @@ class BatchState:
         """Store one request's result unless it has one, count it, and keep the job watched
         until at least ``watch_until`` (unix seconds)."""
         keys_ = [
-            batchkeys.results(self.job_id),
+            keys.batch_results(self.job_id),
             self.key,
-            batchkeys.pending(self.job_id),
+            keys.batch_pending(self.job_id),
             keys.JOBS_WATCH,
         ]
-        outcome = "succeeded" if ok else "failed"
-        args: list[Any] = [position, line, outcome, self.job_id, watch_until, self.ttl]
+        outcome = keys.BATCH_SUCCEEDED if ok else keys.BATCH_FAILED
+        args: list[Any] = [position, line, outcome, self.job_id, watch_until, self.ttl,
+                           keys.BATCH_SUCCEEDED, keys.BATCH_FAILED, keys.BATCH_TOTAL]  # fmt: skip
         new, succeeded, failed, total = self._record(keys=keys_, args=args)
         return Recorded(bool(new), int(succeeded), int(failed), int(total))
 
     def defer(self, positions: Sequence[int], due: float, watch_until: float) -> None:
         """Note that the requests at ``positions`` retry at ``due`` (unix seconds), and keep
         the job watched until at least ``watch_until``."""
-        key = batchkeys.pending(self.job_id)
+        key = keys.batch_pending(self.job_id)
         pipe = self.redis.pipeline(transaction=False)
         pipe.zadd(key, {str(position): due for position in positions})
         pipe.expire(key, self.ttl, nx=True)
@@ -206,12 +207,12 @@ class BatchState:
 
     def waiting(self, now: float) -> set[int]:
         """Positions whose deferred retry is not due yet at ``now`` (unix seconds)."""
-        due: list[Any] = self.redis.zrangebyscore(batchkeys.pending(self.job_id), now, "+inf")
+        due: list[Any] = self.redis.zrangebyscore(keys.batch_pending(self.job_id), now, "+inf")
         return {int(position) for position in due}
 
     def missing(self, total: int) -> Iterator[int]:
         """Positions without a result, in input order."""
-        key = batchkeys.results(self.job_id)
+        key = keys.batch_results(self.job_id)
         for start in range(0, total, PAGE):
             page = list(range(start, min(start + PAGE, total)))
             found = self.redis.hmget(key, page)
@@ -220,6 +221,6 @@ class BatchState:
     def expire(self, seconds: int) -> None:
         """Let every key of the batch expire in ``seconds`` (the job's retention, once it ended)."""
         pipe = self.redis.pipeline(transaction=False)
-        for key in batchkeys.all_keys(self.job_id):
+        for key in keys.batch_keys(self.job_id):
             pipe.expire(key, seconds)
         pipe.execute()

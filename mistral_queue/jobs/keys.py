@@ -1,4 +1,19 @@
-"""Every Redis key the service uses, in one place."""
+"""Every Redis key the service uses, in one place, and the hash fields read outside the model.
+
+A batch job keeps, besides its job hash (whose ``request`` is only a summary):
+
+- ``inputs``: hash, input position (0-based, decimal) -> the request line
+  ``{"custom_id", "body"}`` as JSON text, for the upload and for direct calls;
+- ``index``: hash, ``custom_id`` -> input position, to place Mistral's output lines;
+- ``results``: hash, input position -> the result line ``{"custom_id", "response" | "error"}``;
+- ``batch``: hash of the worker's bookkeeping (Mistral ids, poll counters, direct counters);
+- ``pending``: sorted set of positions waiting for a deferred retry, scored by when they are
+  due (unix seconds), so recovery does not publish them early.
+
+They live as long as the job: created with a TTL covering the job's deadline plus its
+retention, cut to the retention when the job ends. The Lua scripts get every key through
+``KEYS`` (never build one), so a key's name lives here only.
+"""
 
 #: Namespace of all our keys, so a shared Redis stays readable.
 PREFIX = "mq:"
@@ -14,6 +29,57 @@ METRICS = f"{PREFIX}metrics"
 
 #: The recovery sweep's leader lock.
 SWEEP_LEADER = f"{PREFIX}sweep:leader"
+
+#: String holding the end (unix seconds) of the rate-limit pause that applies to every group.
+RATELIMIT_PAUSE = f"{PREFIX}ratelimit:pause"
+
+#: Job hash fields. The public ones are the ``Job`` model's attribute names; ``created_ts``,
+#: ``started_ts`` and ``finished_ts`` are server-clock unix seconds kept for metrics.
+ID = "id"
+TENANT = "tenant"
+TYPE = "type"
+STATUS = "status"
+CREATED_AT = "created_at"
+CREATED_TS = "created_ts"
+STARTED_AT = "started_at"
+STARTED_TS = "started_ts"
+FINISHED_AT = "finished_at"
+FINISHED_TS = "finished_ts"
+ATTEMPTS = "attempts"
+REQUEST = "request"
+METADATA = "metadata"
+DEADLINE = "deadline"
+PROGRESS = "progress"
+ERROR = "error"
+PENDING_TOOL_CALLS = "pending_tool_calls"
+RESPOND_BY = "respond_by"
+REQUEUES = "requeues"
+CALLBACK_URL = "callback_url"
+CALLBACK_STATUS = "callback_status"
+CALLBACK_EVENT = "callback_event"
+CALLBACK_ATTEMPTS = "callback_attempts"
+CALLBACK_LAST_STATUS_CODE = "callback_last_status_code"
+CALLBACK_LAST_ERROR = "callback_last_error"
+CALLBACK_NEXT_ATTEMPT_AT = "callback_next_attempt_at"
+
+#: The job hash fields the Lua scripts read or write, as ``${NAME}`` placeholders there.
+LUA_FIELDS = {
+    "ID": ID,
+    "TYPE": TYPE,
+    "STATUS": STATUS,
+    "STARTED_AT": STARTED_AT,
+    "STARTED_TS": STARTED_TS,
+    "CREATED_TS": CREATED_TS,
+    "FINISHED_TS": FINISHED_TS,
+    "ATTEMPTS": ATTEMPTS,
+    "CALLBACK_URL": CALLBACK_URL,
+}
+
+#: Batch bookkeeping hash fields (``batch_state``): the request count, then the counters.
+BATCH_TOTAL = "total"
+BATCH_SUCCEEDED = "succeeded"
+BATCH_FAILED = "failed"
+BATCH_DISPATCHED = "dispatched"
 
 
 def job(job_id: str) -> str:
@@ -59,3 +125,49 @@ def tenant_running(tenant: str) -> str:
 def tenant_parked(tenant: str) -> str:
     """Sorted set of the tenant's jobs waiting for room under its cap, scored by acceptance."""
     return f"{PREFIX}tenant:{tenant}:parked"
+
+
+def ratelimit(group: str, part: str) -> str:
+    """String of one part (``rps``, ``tpm``, ``pause``) of a rate-limit group's budget."""
+    return f"{PREFIX}ratelimit:{group}:{part}"
+
+
+def batch_inputs(job_id: str) -> str:
+    """Hash of a batch's request lines by input position."""
+    return f"{PREFIX}job:{job_id}:inputs"
+
+
+def batch_index(job_id: str) -> str:
+    """Hash of a batch's input positions by ``custom_id``."""
+    return f"{PREFIX}job:{job_id}:index"
+
+
+def batch_results(job_id: str) -> str:
+    """Hash of a batch's result lines by input position."""
+    return f"{PREFIX}job:{job_id}:results"
+
+
+def batch_state(job_id: str) -> str:
+    """Hash of the worker's bookkeeping for a batch."""
+    return f"{PREFIX}job:{job_id}:batch"
+
+
+def batch_pending(job_id: str) -> str:
+    """Sorted set of input positions whose deferred retry is due at the score (unix seconds)."""
+    return f"{PREFIX}job:{job_id}:pending"
+
+
+def batch_request_lease(job_id: str, position: int) -> str:
+    """The lease id (see ``jobs.lease``) a worker holds while it calls one request upstream."""
+    return f"{job_id}/{position}"
+
+
+def batch_keys(job_id: str) -> tuple[str, ...]:
+    """Every batch key of the job (for expiry)."""
+    return (
+        batch_inputs(job_id),
+        batch_index(job_id),
+        batch_results(job_id),
+        batch_state(job_id),
+        batch_pending(job_id),
+    )

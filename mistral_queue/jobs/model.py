@@ -11,6 +11,8 @@ from typing import Any
 import orjson
 from pydantic import BaseModel
 
+from mistral_queue.jobs import keys
+
 
 class JobStatus(StrEnum):
     """Where a job is in its life."""
@@ -136,22 +138,22 @@ class JobRecord(BaseModel):
             if name in data:
                 data[name] = orjson.loads(data[name])
         callback = Callback(
-            url=data.get("callback_url"),
-            status=data.get("callback_status"),
-            attempts=int(data.get("callback_attempts", 0)),
-            last_status_code=data.get("callback_last_status_code"),
-            last_error=data.get("callback_last_error"),
-            next_attempt_at=data.get("callback_next_attempt_at"),
+            url=data.get(keys.CALLBACK_URL),
+            status=data.get(keys.CALLBACK_STATUS),
+            attempts=int(data.get(keys.CALLBACK_ATTEMPTS, 0)),
+            last_status_code=data.get(keys.CALLBACK_LAST_STATUS_CODE),
+            last_error=data.get(keys.CALLBACK_LAST_ERROR),
+            next_attempt_at=data.get(keys.CALLBACK_NEXT_ATTEMPT_AT),
         )
         job = Job.model_validate(
-            {**data, "callback": callback, "metadata": data.get("metadata") or {}}
+            {**data, "callback": callback, "metadata": data.get(keys.METADATA) or {}}
         )
-        deadline = float(data["deadline"]) if "deadline" in data else None
+        deadline = float(data[keys.DEADLINE]) if keys.DEADLINE in data else None
         return cls(
             job=job,
-            tenant=data["tenant"],
+            tenant=data[keys.TENANT],
             deadline=deadline,
-            callback_event=data.get("callback_event"),
+            callback_event=data.get(keys.CALLBACK_EVENT),
         )
 
 
@@ -167,18 +169,18 @@ def initial_fields(
 ) -> dict[str, str]:
     """The hash fields of a newly accepted job."""
     fields = {
-        "id": job_id,
-        "tenant": tenant,
-        "type": job_type.value,
-        "status": JobStatus.QUEUED.value,
-        "created_at": now_iso(),
-        "created_ts": repr(time.time()),
-        "attempts": "0",
-        "request": dumps(request),
-        "metadata": dumps(metadata),
-        "deadline": repr(deadline),
+        keys.ID: job_id,
+        keys.TENANT: tenant,
+        keys.TYPE: job_type.value,
+        keys.STATUS: JobStatus.QUEUED.value,
+        keys.CREATED_AT: now_iso(),
+        keys.CREATED_TS: repr(time.time()),
+        keys.ATTEMPTS: "0",
+        keys.REQUEST: dumps(request),
+        keys.METADATA: dumps(metadata),
+        keys.DEADLINE: repr(deadline),
     }
     if callback_url:
-        fields["callback_url"] = callback_url
-        fields["callback_status"] = CallbackStatus.PENDING.value
+        fields[keys.CALLBACK_URL] = callback_url
+        fields[keys.CALLBACK_STATUS] = CallbackStatus.PENDING.value
     return fields

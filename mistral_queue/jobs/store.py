@@ -10,6 +10,7 @@ import hashlib
 import time
 from dataclasses import dataclass
 from importlib import resources
+from string import Template
 from typing import Any
 
 import redis
@@ -23,8 +24,15 @@ from mistral_queue.jobs.model import JobRecord, dumps, now_iso
 #: Approximate length cap of a tenant's event stream (XADD MAXLEN ~).
 TENANT_EVENTS_MAXLEN = 100_000
 
-_CREATE = resources.files("mistral_queue.jobs").joinpath("lua/create.lua").read_text()
-_TRANSITION = resources.files("mistral_queue.jobs").joinpath("lua/transition.lua").read_text()
+
+def _script(name: str) -> str:
+    """A Lua script of this package, its job hash field placeholders filled from ``keys``."""
+    text = resources.files("mistral_queue.jobs").joinpath(f"lua/{name}").read_text()
+    return Template(text).substitute(keys.LUA_FIELDS)
+
+
+_CREATE = _script("create.lua")
+_TRANSITION = _script("transition.lua")
 
 
 @dataclass(frozen=True)
@@ -186,7 +194,7 @@ class JobStore:
 
     def attempts(self, job_id: str) -> int:
         """Upstream attempts counted on the job so far."""
-        return int(self.redis.hget(keys.job(job_id), "attempts") or 0)
+        return int(self.redis.hget(keys.job(job_id), keys.ATTEMPTS) or 0)
 
     def apply(self, job_id: str, tenant: str, change: Change) -> Applied:
         """Apply one change atomically.

@@ -26,7 +26,7 @@ import orjson
 import redis
 
 from mistral_queue.config import Settings
-from mistral_queue.jobs.keys import PREFIX
+from mistral_queue.jobs import keys
 from mistral_queue.mistral.errors import RateLimitWait, UpstreamError
 
 _LUA = resources.files("mistral_queue.mistral").joinpath("lua")
@@ -35,7 +35,7 @@ _SETTLE = _LUA.joinpath("limiter_settle.lua").read_text()
 _PAUSE = _LUA.joinpath("limiter_pause.lua").read_text()
 
 #: Redis key of the pause that applies to every group.
-GLOBAL_PAUSE_KEY = f"{PREFIX}ratelimit:pause"
+GLOBAL_PAUSE_KEY = keys.RATELIMIT_PAUSE
 
 #: Characters per token for estimates (~4 for English with Mistral's tokenizers); the JSON
 #: syntax counted with the text keeps the estimate on the high side.
@@ -68,7 +68,7 @@ class LimitGroup:
 
     def key(self, part: str) -> str:
         """The Redis key of one part (``rps``, ``tpm``, ``pause``) of this group."""
-        return f"{PREFIX}ratelimit:{self.name}:{part}"
+        return keys.ratelimit(self.name, part)
 
     @property
     def seconds_per_request(self) -> float:

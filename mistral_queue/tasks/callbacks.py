@@ -68,13 +68,13 @@ def _record_attempt(
 ) -> float | None:
     """Store the attempt on the job; return when the next one is due (unix time), if any."""
     fields = {
-        "callback_attempts": str(attempt),
-        "callback_last_status_code": str(result.status_code or ""),
-        "callback_last_error": result.error or "",
+        keys.CALLBACK_ATTEMPTS: str(attempt),
+        keys.CALLBACK_LAST_STATUS_CODE: str(result.status_code or ""),
+        keys.CALLBACK_LAST_ERROR: result.error or "",
     }
     data: dict[str, Any] = {"attempt": attempt, "status_code": result.status_code}
     # An empty value removes the field: only a pending retry has a next attempt time.
-    fields["callback_next_attempt_at"] = ""
+    fields[keys.CALLBACK_NEXT_ATTEMPT_AT] = ""
     if result.ok:
         status, event, due = CallbackStatus.DELIVERED, "callback.delivered", None
     elif delay is None:
@@ -83,8 +83,8 @@ def _record_attempt(
     else:
         status, event, due = CallbackStatus.PENDING, "callback.retrying", time.time() + delay
         data |= {"error": result.error, "delay": delay}
-        fields["callback_next_attempt_at"] = datetime.fromtimestamp(due, UTC).isoformat()
-    fields["callback_status"] = status.value
+        fields[keys.CALLBACK_NEXT_ATTEMPT_AT] = datetime.fromtimestamp(due, UTC).isoformat()
+    fields[keys.CALLBACK_STATUS] = status.value
     if not record.is_final:
         return _record_interim(record, fields, event, data, due)
     change = changes.callback_attempt(
@@ -103,14 +103,14 @@ def _record_interim(
     so the job's final callback gets its own schedule and its own webhook-id.
     """
     rt = runtime()
-    if rt.redis.hget(keys.job(record.id), "callback_event") != record.callback_event:
+    if rt.redis.hget(keys.job(record.id), keys.CALLBACK_EVENT) != record.callback_event:
         return None
     data["event"] = record.callback_event
     if due is None:
         fields |= {
-            "callback_status": CallbackStatus.PENDING.value,
-            "callback_event": "",
-            "callback_attempts": "0",
+            keys.CALLBACK_STATUS: CallbackStatus.PENDING.value,
+            keys.CALLBACK_EVENT: "",
+            keys.CALLBACK_ATTEMPTS: "0",
         }
     change = changes.callback_attempt(
         fields=fields,

@@ -122,7 +122,7 @@ class Sweeper:
 
     def _await_action(self, record: JobRecord, now: float) -> int:
         """Fail a job that waited for tool results past its ``respond_by``; 1 if it did."""
-        raw = self.rt.redis.hget(keys.job(record.id), "respond_by")
+        raw = self.rt.redis.hget(keys.job(record.id), keys.RESPOND_BY)
         later = record.deadline or now + self.rt.settings.requeue_after_seconds
         respond_by = float(raw) if raw else later
         if now < respond_by:
@@ -142,7 +142,7 @@ class Sweeper:
 
     def _requeue(self, record: JobRecord, now: float) -> bool:
         """Publish the job again, recording it first (so a job that moved on is left alone)."""
-        count = int(self.rt.redis.hget(keys.job(record.id), "requeues") or 0) + 1
+        count = int(self.rt.redis.hget(keys.job(record.id), keys.REQUEUES) or 0) + 1
         backoff = self.rt.settings.requeue_after_seconds * 2 ** min(count - 1, MAX_BACKOFF)
         change = changes.requeued(count=count, status=record.status, watch_until=now + backoff)
         try:

@@ -13,7 +13,7 @@ import pytest
 import redis
 
 from mistral_queue.dev.stack import LocalStack, launch
-from mistral_queue.jobs import batchkeys
+from mistral_queue.jobs import keys
 from tests.conftest import TEST_ENV
 from tests.helpers import Api, events, raw_receiver, wait_for
 from tests.integration.batch_support import batch_body, progress_events, requests_of, results
@@ -83,7 +83,7 @@ def test_direct_fan_out_finishes_once_after_a_worker_dies(
     with raw_receiver() as receiver:
         # Given a direct batch of 600 calls of 50 ms on four threads
         job = api.submit(batch_body(requests_of(600), mode="direct", callback_url=receiver.url))
-        key = batchkeys.results(job["id"])
+        key = keys.batch_results(job["id"])
         wait_for(lambda: slow_redis.hlen(key) >= 50, 30, "the first results")
 
         # When its worker is killed mid-way and another one starts

@@ -2,7 +2,7 @@
 
 The job record's ``request`` keeps only a summary (endpoint, model or agent, mode, count,
 input file, Mistral metadata); the request lines go to the job's ``inputs`` hash and their
-``custom_id`` positions to its ``index`` hash (``jobs.batchkeys``), written one page at a
+``custom_id`` positions to its ``index`` hash (``jobs.keys``), written one page at a
 time before the job is created, so a worker never sees a job without its requests.
 """
 
@@ -20,7 +20,7 @@ from mistral_queue.api.errors import ApiError
 from mistral_queue.api.schemas.batch import BatchRequest
 from mistral_queue.api.schemas.jobs import BatchJobCreate
 from mistral_queue.config import Settings
-from mistral_queue.jobs import batchkeys
+from mistral_queue.jobs import keys
 from mistral_queue.jobs.batchstate import PAGE
 from mistral_queue.mistral.client import get_client
 from mistral_queue.mistral.errors import RequestRejected, UpstreamError
@@ -38,7 +38,7 @@ class PreparedBatch:
 
     async def discard(self, client: aredis.Redis) -> None:
         """Delete the stored requests of a batch that did not become a job."""
-        await client.delete(*batchkeys.all_keys(self.job_id))
+        await client.delete(*keys.batch_keys(self.job_id))
 
 
 async def accept(client: aredis.Redis, settings: Settings, job_id: str,
@@ -105,20 +105,20 @@ async def _store_lines(client: aredis.Redis, settings: Settings, job_id: str,
             digest.update(line)
             size += len(line) + 1
         if size > settings.batch_max_bytes:
-            await client.delete(*batchkeys.all_keys(job_id))
+            await client.delete(*keys.batch_keys(job_id))
             raise _too_large(f"at least {size} bytes of JSONL", settings.batch_max_bytes, "bytes")
         async with client.pipeline(transaction=False) as pipe:
-            pipe.hset(batchkeys.inputs(job_id), mapping=dict(enumerate(lines, begin)))
+            pipe.hset(keys.batch_inputs(job_id), mapping=dict(enumerate(lines, begin)))
             pipe.hset(
-                batchkeys.index(job_id),
+                keys.batch_index(job_id),
                 mapping={item.custom_id: begin + i for i, item in enumerate(page)},
             )
-            for key in (batchkeys.inputs(job_id), batchkeys.index(job_id)):
+            for key in (keys.batch_inputs(job_id), keys.batch_index(job_id)):
                 pipe.expire(key, ttl)
             await pipe.execute()
     async with client.pipeline(transaction=False) as pipe:
-        pipe.hset(batchkeys.state(job_id), "total", len(items))
-        pipe.expire(batchkeys.state(job_id), ttl)
+        pipe.hset(keys.batch_state(job_id), keys.BATCH_TOTAL, len(items))
+        pipe.expire(keys.batch_state(job_id), ttl)
         await pipe.execute()
     return digest.hexdigest()
 

@@ -12,7 +12,7 @@ from fastapi.responses import StreamingResponse
 from mistral_queue.api.deps import ServicesDep, TenantDep
 from mistral_queue.api.errors import ApiError
 from mistral_queue.api.schemas.jobs import ErrorBody
-from mistral_queue.jobs import batchkeys
+from mistral_queue.jobs import keys
 from mistral_queue.jobs.batchstate import PAGE
 from mistral_queue.jobs.errors import JobNotFound
 from mistral_queue.jobs.model import JobType
@@ -33,7 +33,7 @@ _LINE_SCHEMA = {
 
 async def _lines(client: aredis.Redis, job_id: str, total: int) -> AsyncIterator[str]:
     """The stored result lines, one page of PAGE positions per Redis round trip."""
-    key = batchkeys.results(job_id)
+    key = keys.batch_results(job_id)
     for start in range(0, total, PAGE):
         found: list[Any] = await client.hmget(key, list(range(start, min(start + PAGE, total))))
         chunk = "".join(f"{line}\n" for line in found if line is not None)
@@ -60,6 +60,6 @@ async def batch_results(job_id: str, tenant: TenantDep, services: ServicesDep) -
         raise JobNotFound(job_id)
     if record.job.type != JobType.BATCH:
         raise ApiError(409, "conflict", f"job {job_id} is a {record.job.type} job, not a batch")
-    stored = await services.redis.hget(batchkeys.state(job_id), "total")
+    stored = await services.redis.hget(keys.batch_state(job_id), keys.BATCH_TOTAL)
     total = int(stored or record.job.request.get("count", 0))
     return StreamingResponse(_lines(services.redis, job_id, total), media_type=MEDIA_TYPE)

@@ -1,5 +1,7 @@
 -- Accept a job: record, tenant index, first event and watch entry in one atomic step.
 -- KEYS: job hash, job events, tenant jobs, tenant events, idempotency key, jobs watch, metrics
+-- Job hash field names are placeholders (dollar, braces, the constant's name) that
+-- jobs/store.py fills from jobs/keys.py when it loads the script.
 -- ARGV: job id, created ms, idempotency value ('' = none), idempotency ttl s, event data,
 --       event time, tenant events maxlen, watch score, then field/value pairs
 if ARGV[3] ~= '' then
@@ -20,7 +22,7 @@ local eid = redis.call('XADD', KEYS[2], '*', 'type', 'job.queued', 'job_id', ARG
   'time', ARGV[6], 'data', ARGV[5])
 redis.call('XADD', KEYS[4], 'MAXLEN', '~', tonumber(ARGV[7]), '*', 'type', 'job.queued',
   'job_id', ARGV[1], 'time', ARGV[6], 'data', ARGV[5])
-local job_type = redis.call('HGET', KEYS[1], 'type')
+local job_type = redis.call('HGET', KEYS[1], '${TYPE}')
 redis.call('HINCRBY', KEYS[7], 'mq_jobs_accepted_total|type=' .. job_type, 1)
 redis.call('HINCRBY', KEYS[7], 'mq_events_total|type=job.queued', 1)
 return {'ok', eid}

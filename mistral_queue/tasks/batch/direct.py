@@ -26,7 +26,7 @@ import orjson
 from celery import Task
 
 from mistral_queue.broker import dispatch
-from mistral_queue.jobs import batchkeys, keys
+from mistral_queue.jobs import keys
 from mistral_queue.jobs.batchstate import PAGE, BatchState, Recorded, request_line
 from mistral_queue.mistral.client import get_client
 from mistral_queue.mistral.errors import DeferRetry, RateLimitWait, UpstreamError
@@ -81,14 +81,14 @@ def start(run: JobRun, state: BatchState) -> NoReturn:
         total = state.load(download_lines(run.rt, file_id, run.job_id), keep_bodies=True)
         state.put(total=total, loaded=1)
         info = state.get()
-    total = int(info.get("total", 0))
-    dispatched = int(info.get("dispatched", 0))
+    total = int(info.get(keys.BATCH_TOTAL, 0))
+    dispatched = int(info.get(keys.BATCH_DISPATCHED, 0))
     if dispatched < total:
         _dispatch(run, state, list(range(dispatched, total)), track=True)
     else:
         _recover(run, state, total)
     info = state.get()
-    if int(info.get("succeeded", 0)) + int(info.get("failed", 0)) >= total:
+    if int(info.get(keys.BATCH_SUCCEEDED, 0)) + int(info.get(keys.BATCH_FAILED, 0)) >= total:
         outcome.succeed(run.task, run.rt, state)
         raise Handled("every request has its result")
     outcome.watch(run, time.time() + outcome.margin(run.rt))
@@ -119,7 +119,7 @@ def _recover(run: JobRun, state: BatchState, total: int) -> None:
         page = candidates[begin : begin + PAGE]
         pipe = run.rt.redis.pipeline(transaction=False)
         for position in page:
-            pipe.exists(keys.job_lease(batchkeys.request_lease(run.job_id, position)))
+            pipe.exists(keys.job_lease(keys.batch_request_lease(run.job_id, position)))
         lost += [pos for pos, held in zip(page, pipe.execute(), strict=True) if not held]
     if lost:
         log.warning("job %s: publishing %d lost request(s) again", run.job_id, len(lost))
@@ -164,7 +164,7 @@ def call_some(task: Task[Any, Any], job_id: str, positions: Sequence[int], attem
 
 def _one(run: JobRun, state: BatchState, position: int, attempts: int) -> Recorded | None:
     """Call one request under its lease and record its result (None: nothing to do)."""
-    with run.rt.leases.hold(batchkeys.request_lease(run.job_id, position)) as held:
+    with run.rt.leases.hold(keys.batch_request_lease(run.job_id, position)) as held:
         line = state.pending_input(position) if held else None
         if line is None:
             return None
