@@ -23,7 +23,7 @@ UNFINISHED = frozenset(JobStatus) - FINAL
 AWAITING_FIELDS = (keys.PENDING_TOOL_CALLS, keys.RESPOND_BY)
 #: Event of an agent job that needs tool results; its callback key adds the round number.
 REQUIRES_ACTION_EVENT = "job.requires_action"
-_CALLBACK_SCHEDULE = (keys.CALLBACK_ATTEMPTS, keys.CALLBACK_NEXT_ATTEMPT_AT)  # where it is in retries
+_CALLBACK_SCHEDULE = (keys.CALLBACK_ATTEMPTS, keys.CALLBACK_NEXT_ATTEMPT_AT)  # retry state
 
 
 @dataclass(frozen=True)
