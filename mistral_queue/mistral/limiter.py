@@ -154,14 +154,14 @@ class RateLimiter:
             redis.RedisError: when Redis cannot be reached.
         """
         group = self.group_for(model)
-        keys = [group.key("rps"), group.key("tpm"), group.key("pause"), GLOBAL_PAUSE_KEY]
+        keys_ = [group.key("rps"), group.key("tpm"), group.key("pause"), GLOBAL_PAUSE_KEY]
         args = [
             group.seconds_per_request,
             group.seconds_per_token,
             max(0, est_tokens),
             self.max_inline_wait,
         ]
-        booked, wait_text, reason = self._acquire(keys=keys, args=args)
+        booked, wait_text, reason = self._acquire(keys=keys_, args=args)
         wait = max(0.0, float(wait_text))
         if not int(booked):
             spread = max(MIN_JITTER, wait * JITTER_FRACTION)

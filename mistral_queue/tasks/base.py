@@ -12,11 +12,9 @@ import contextlib
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import replace
 from datetime import datetime
 from typing import Any, TypeVar
 
-import redis
 from celery import Task
 from celery.exceptions import Ignore, Retry, SoftTimeLimitExceeded
 from kombu.exceptions import OperationalError
@@ -27,18 +25,15 @@ from mistral_queue.jobs import changes
 from mistral_queue.jobs.errors import InvalidTransition, JobNotFound
 from mistral_queue.jobs.model import JobRecord, JobStatus, JobType
 from mistral_queue.mistral.errors import DeferRetry, RateLimitWait, UpstreamError
-from mistral_queue.mistral.retry import RetryInfo
+from mistral_queue.tasks import attempt
+from mistral_queue.tasks.attempt import REDIS_DOWN
 from mistral_queue.tasks.callbacks import deliver_now
 from mistral_queue.tasks.fairness import member
 from mistral_queue.tasks.runtime import Runtime, runtime
-from mistral_queue.tasks.throttle import CallLimit
 
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
-
-#: Redis errors worth waiting out: the server restarts, loads its AOF, or is unreachable.
-REDIS_DOWN = (redis.ConnectionError, redis.TimeoutError)
 
 
 class JobStopped(Exception):
@@ -78,7 +73,7 @@ class JobRun:
         *,
         attempts_before: int = 0,
     ) -> T:
-        """Run one upstream call with the retry policy and the global rate limiter.
+        """Run one upstream call with the retry policy and the rate limiter (``tasks.attempt``).
 
         Args:
             fn: one attempt; gets the job-wide attempt number (for the X-Request-ID).
@@ -93,42 +88,11 @@ class JobRun:
             JobStopped: the job was cancelled between attempts.
         """
         body = self.request if body is None else body
-        model = str(body.get("model") or f"agent:{body.get('agent_id', '')}")
-        limit = CallLimit(self.rt.limiter, model, body)
-
-        def before(number: int) -> None:
-            # The slot comes first, so waiting for it does not use up an attempt.
-            limit.acquire()
-            self._on_attempt(number + attempts_before)
-
-        def on_retry(info: RetryInfo) -> None:
-            self._on_retry(replace(info, attempt=info.attempt + attempts_before))
-
-        answers: list[T] = []
-
-        def attempt(number: int) -> T:
-            answer = fn(number + attempts_before)
-            answers.append(answer)
-            return answer
-
-        try:
-            return self.rt.policy.call(
-                limit.wrap(attempt),
-                attempts_done=self.rt.store.attempts(self.job_id) - attempts_before,
-                on_attempt=before,
-                on_retry=on_retry,
-            )
-        except REDIS_DOWN:
-            # Mistral answered but the bookkeeping after it (limiter, metrics) could not reach
-            # Redis: keep the answer, which the caller records next, rather than ask again.
-            if answers:
-                log.warning("job %s: keeping an upstream answer through a Redis error", self.job_id)
-                return answers[-1]
-            raise
+        return attempt.call(self, fn, body, attempts_before)
 
     def park(self) -> None:
         """Record that the job waits for its tenant's room (fairness.py wakes it up)."""
-        watch = self._watch_until(self.rt.settings.requeue_after_seconds)
+        watch = self.watch_until(self.rt.settings.requeue_after_seconds)
         change = changes.throttled(reason="tenant_concurrency", delay=0.0, watch_until=watch)
         with contextlib.suppress(JobStopped):
             self.apply(change)
@@ -138,7 +102,7 @@ class JobRun:
 
         Returns Celery's ``Ignore`` instead when the job was cancelled meanwhile.
         """
-        watch = self._watch_until(delay)
+        watch = self.watch_until(delay)
         try:
             self.apply(changes.throttled(reason=reason, delay=delay, watch_until=watch))
         except JobStopped:
@@ -155,23 +119,9 @@ class JobRun:
         if deadline is not None and time.time() + wait > deadline:
             raise JobExpired(f"job {self.job_id} is past its deadline")
 
-    def _watch_until(self, seconds: float = 0.0) -> float:
-        # The sweep looks again once the lease could have lapsed (plus any wait).
+    def watch_until(self, seconds: float = 0.0) -> float:
+        """When the sweep looks again: once the lease could have lapsed, plus ``seconds``."""
         return time.time() + seconds + 3 * self.rt.settings.lease_seconds
-
-    def _on_attempt(self, number: int) -> None:
-        self.check_deadline()
-        self.apply(changes.attempt(number, watch_until=self._watch_until()))
-
-    def _on_retry(self, info: RetryInfo) -> None:
-        self.check_deadline(info.delay)
-        change = changes.retrying(
-            attempt=info.attempt,
-            delay=info.delay,
-            error=info.error.to_dict(),
-            watch_until=self._watch_until(info.delay),
-        )
-        self.apply(change)
 
 
 def enqueue_callback(task: Task[Any, Any], job_id: str) -> None:

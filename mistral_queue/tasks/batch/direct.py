@@ -30,12 +30,12 @@ from mistral_queue.jobs import keys
 from mistral_queue.jobs.batchstate import PAGE, BatchState, Recorded, request_line
 from mistral_queue.mistral.client import get_client
 from mistral_queue.mistral.errors import DeferRetry, RateLimitWait, UpstreamError
+from mistral_queue.tasks.attempt import CallLimit
 from mistral_queue.tasks.base import JobRun, JobStopped
 from mistral_queue.tasks.batch import outcome
 from mistral_queue.tasks.batch.errors import Handled
 from mistral_queue.tasks.batch.upstream import download_lines
 from mistral_queue.tasks.runtime import runtime
-from mistral_queue.tasks.throttle import CallLimit
 
 log = logging.getLogger(__name__)
 
