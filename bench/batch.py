@@ -24,7 +24,8 @@ import orjson
 from rich.table import Table
 
 from bench.common import OUT_DIR, BenchError, Deadline, console, machine_line, rss_mb, spread
-from mistral_queue.dev.stack import LocalStack, Proc, launch
+from mistral_queue.dev.processes import Proc
+from mistral_queue.dev.stack import LocalStack, launch
 
 #: Stack settings: production-like sweep, polls from 0.5 s up to 2 s (the emulator is fast).
 ENV = {

@@ -17,7 +17,8 @@ from typing import Any
 
 from standardwebhooks import Webhook
 
-from mistral_queue.dev.stack import HOST, LocalStack, free_port
+from mistral_queue.dev.processes import HOST, free_port
+from mistral_queue.dev.stack import LocalStack
 
 
 @dataclass

@@ -23,7 +23,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from mistral_queue.dev.stack import redis_server_binary
+from mistral_queue.dev.processes import redis_server_binary
 from mistral_queue.errors import MistralQueueError
 
 OUT_DIR = Path(__file__).parent / "out"

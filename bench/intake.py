@@ -22,7 +22,7 @@ from bench.common import BenchError, Deadline, Row, common_args, console, report
 from bench.load import LoadResult, have_wrk, run_load
 from bench.profile import record, summarize
 from mistral_queue.broker.names import QUEUES
-from mistral_queue.dev.stack import HOST, free_port, start_http
+from mistral_queue.dev.processes import HOST, free_port, start_http
 from mistral_queue.jobs import keys
 from mistral_queue.jobs.model import JobType
 

@@ -16,7 +16,7 @@ from typing import Any
 import redis
 
 from mistral_queue.config import Settings
-from mistral_queue.dev.stack import Stack, start_redis
+from mistral_queue.dev.processes import Stack, start_redis
 from mistral_queue.mistral.limiter import RateLimiter
 
 #: What is timed: one acquire, or an acquire and the settle that follows a call.

@@ -18,16 +18,8 @@ import redis
 
 from bench.baseline import CHAT_REQUEST, QUEUE
 from bench.common import BenchError, Deadline
-from mistral_queue.dev.stack import (
-    HOST,
-    LocalStack,
-    Proc,
-    cli,
-    free_port,
-    launch,
-    start_http,
-    start_redis,
-)
+from mistral_queue.dev.processes import HOST, Proc, cli, free_port, start_http, start_redis
+from mistral_queue.dev.stack import LocalStack, launch
 
 #: Production defaults where devstack picks test-friendly ones.
 BENCH_ENV = {"MQ_SWEEP_INTERVAL": "5"}

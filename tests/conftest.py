@@ -7,7 +7,8 @@ from collections.abc import Iterator
 import pytest
 import redis
 
-from mistral_queue.dev.stack import LocalStack, Stack, launch, start_redis
+from mistral_queue.dev.processes import Stack, start_redis
+from mistral_queue.dev.stack import LocalStack, launch
 from tests.helpers import Api
 
 #: Two tenants, so isolation can be tested.

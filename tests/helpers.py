@@ -14,7 +14,7 @@ from typing import Any, TypeVar
 import httpx
 import redis
 
-from mistral_queue.dev.stack import Stack, cli, free_port, start_http
+from mistral_queue.dev.processes import Stack, cli, free_port, start_http
 from mistral_queue.jobs import keys
 
 T = TypeVar("T")

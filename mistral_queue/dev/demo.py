@@ -11,7 +11,8 @@ import httpx
 from rich.console import Console
 from rich.table import Table
 
-from mistral_queue.dev.stack import HOST, LocalStack, free_port, launch
+from mistral_queue.dev.processes import HOST, free_port
+from mistral_queue.dev.stack import LocalStack, launch
 from mistral_queue.submit import SubmitError, post_job
 
 #: Seconds the demo waits for its callback.

@@ -18,7 +18,8 @@ from typing import Any
 import httpx
 import redis
 
-from mistral_queue.dev.stack import LocalStack, Proc, launch
+from mistral_queue.dev.processes import Proc
+from mistral_queue.dev.stack import LocalStack, launch
 from mistral_queue.jobs import keys
 from tests.helpers import Api, chat_body
 

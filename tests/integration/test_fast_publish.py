@@ -21,7 +21,7 @@ from mistral_queue.broker.celery_config import create_celery
 from mistral_queue.broker.dispatch import Publisher
 from mistral_queue.broker.fast_publish import FastPublisher, fast_path_db
 from mistral_queue.config import Settings
-from mistral_queue.dev.stack import Proc, Stack, start_redis
+from mistral_queue.dev.processes import Proc, Stack, start_redis
 from tests.helpers import wait_for
 from tests.integration.fastpub_app import DONE, QUEUE, tries_key
 

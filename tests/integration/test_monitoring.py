@@ -10,7 +10,8 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from mistral_queue.dev.stack import LocalStack, Stack, cli, free_port, start_http
+from mistral_queue.dev.processes import Stack, cli, free_port, start_http
+from mistral_queue.dev.stack import LocalStack
 from tests.helpers import Api, chat_body, wait_for
 
 pytestmark = pytest.mark.timeout(120)

@@ -7,7 +7,7 @@ import subprocess
 
 import pytest
 
-from mistral_queue.dev.stack import cli
+from mistral_queue.dev.processes import cli
 
 SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
 CLEAN = {k: v for k, v in os.environ.items() if not k.startswith(("MQ_", "MISTRAL_"))}

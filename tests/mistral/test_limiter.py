@@ -13,7 +13,7 @@ import pytest
 import redis
 
 from mistral_queue.config import Settings
-from mistral_queue.dev.stack import Stack, start_redis
+from mistral_queue.dev.processes import Stack, start_redis
 from mistral_queue.mistral.errors import RateLimitWait
 from mistral_queue.mistral.limiter import (
     GLOBAL_PAUSE_KEY,
