@@ -1,6 +1,6 @@
 """Batch jobs of 10,000 requests in both modes: wall time, peak RSS of API and worker, calls.
 
-Runs our whole stack as local processes (``devstack.launch``: private redis-server, emulator,
+Runs our whole stack as local processes (``dev.stack.launch``: private redis-server, emulator,
 API, one worker) and, for each mode and run, submits one inline batch of ``--requests``
 chat requests, waits for it to end, streams its results back and checks them (count and
 input order). Peak RSS is the kernel's high-water mark (VmHWM), reset before each run

@@ -21,7 +21,7 @@ from bench.common import BenchError, Deadline
 from mistral_queue.dev.processes import HOST, Proc, cli, free_port, start_http, start_redis
 from mistral_queue.dev.stack import LocalStack, launch
 
-#: Production defaults where devstack picks test-friendly ones.
+#: Production defaults where dev/stack.py picks test-friendly ones.
 BENCH_ENV = {"MQ_SWEEP_INTERVAL": "5"}
 #: The hash kombu keeps un-acked messages in (perf-baseline.md §Method).
 UNACKED = "unacked"

@@ -47,7 +47,7 @@ def error_response(
 
 #: Discriminator tags pydantic puts in an error's location; the caller never wrote them.
 _TAGS = {"chat", "agent", "batch"}
-#: Tags of the shapes an agent job's request may take (``api.agent_input``).
+#: Tags of the shapes an agent job's request may take (``api.schemas.agent``).
 _REQUEST_SHAPES = {"completion", "conversation"}
 
 

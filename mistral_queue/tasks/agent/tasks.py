@@ -1,10 +1,10 @@
 """Agent jobs: an agents completion or a conversation, run step by step until the model is done.
 
-A step is one upstream call (``tasks.agent_wire``). Each finished step is persisted on the job
+A step is one upstream call (``tasks.agent.wire``). Each finished step is persisted on the job
 (``progress`` plus a ``job.step`` event) before anything else happens, so a retry or a crash
 resumes after the last finished step and a step that succeeded is never sent again; each step
 has the whole retry budget. When the model calls functions, the worker answers the calls whose
-tool carries a ``url`` itself (``tasks.tool_calls``) and parks the job in ``requires_action``
+tool carries a ``url`` itself (``tasks.agent.tool_calls``) and parks the job in ``requires_action``
 for the others: the task returns, holding no worker slot, until the caller posts the results
 (``POST /v1/jobs/{id}/tool-results``) and the job is queued again.
 

@@ -2,7 +2,7 @@
 
 A call is a Standard Webhooks message signed exactly like a callback (same secrets; a stable
 ``webhook-id`` per tool call, so a tool server can de-duplicate retries), sent through the
-same URL guard and address-pinned transport (``webhooks.guard``, ``webhooks.transport``).
+same URL guard and address-pinned transport (``webhooks.guard``, ``webhooks.pinned_transport``).
 Body: ``{"type": "tool.call", "timestamp", "data": {"job_id", "tool_call_id", "name",
 "arguments", "conversation_id"}}``. The text of a 2xx answer (at most ``MAX_RESULT_BYTES``) is
 the function result. Connection errors, timeouts, 408, 429 and 5xx are retried with
