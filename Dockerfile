@@ -7,7 +7,7 @@ ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
 RUN python -m venv /opt/venv
 WORKDIR /src
 COPY . .
-RUN /opt/venv/bin/pip install .
+RUN /opt/venv/bin/pip install ./clients/python .
 
 FROM python:3.11-slim
 ENV PATH=/opt/venv/bin:$PATH \

@@ -10,8 +10,10 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
-$(STAMP): $(BIN)/python pyproject.toml
-	$(BIN)/python -m pip install --quiet -e ".[dev]"
+# The client (clients/python) is a separate distribution the server depends on: one pip
+# command installs both, so the server's requirement is met by the local copy.
+$(STAMP): $(BIN)/python pyproject.toml clients/python/pyproject.toml
+	$(BIN)/python -m pip install --quiet -e ./clients/python -e ".[dev]"
 	touch $(STAMP)
 
 install: $(STAMP)
@@ -20,12 +22,12 @@ dev: $(STAMP)
 	$(BIN)/mistral-queue dev
 
 lint: $(STAMP)
-	$(BIN)/ruff check mistral_queue tests bench
-	$(BIN)/ruff format --check mistral_queue tests bench
+	$(BIN)/ruff check mistral_queue tests bench clients/python
+	$(BIN)/ruff format --check mistral_queue tests bench clients/python
 
 format: $(STAMP)
-	$(BIN)/ruff format mistral_queue tests bench
-	$(BIN)/ruff check --fix mistral_queue tests bench
+	$(BIN)/ruff format mistral_queue tests bench clients/python
+	$(BIN)/ruff check --fix mistral_queue tests bench clients/python
 
 typecheck: $(STAMP)
 	$(BIN)/mypy

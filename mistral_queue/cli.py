@@ -163,17 +163,19 @@ def submit(
     timeout: Annotated[float, typer.Option(help="Seconds --wait waits at most.")] = 300.0,
 ) -> None:
     """Submit a chat job from FILE or --message; --wait shows its progress and result."""
+    from mistral_queue_client import Client
+
     from mistral_queue.submit import build_body, follow, post_job
 
     try:
         body = build_body(file, model=model, message=message, callback_url=callback_url)
-        key = api_key or _first_api_key()
-        job = post_job(api_url, key, body)
-        if wait:
-            job = follow(api_url, key, job["id"], timeout=timeout, console=console)
+        with Client(api_url, api_key or _first_api_key()) as client:
+            job = post_job(client, body)
+            if wait:
+                job = follow(client, job.id, timeout=timeout, console=console)
     except MistralQueueError as exc:
         raise _fail(exc) from None
-    sys.stdout.write(_pretty(job) + "\n")
+    sys.stdout.write(_pretty(job.model_dump(mode="json")) + "\n")
 
 
 def _first_api_key() -> str:

@@ -1,4 +1,7 @@
-"""The client side of ``mistral-queue submit``: build a job body, post it, follow it."""
+"""The client side of ``mistral-queue submit``: build a job body, post it, follow it.
+
+It talks to the API through ``mistral_queue_client``, the same client users install.
+"""
 
 from __future__ import annotations
 
@@ -8,13 +11,10 @@ import time
 from pathlib import Path
 from typing import Any
 
-import httpx
+from mistral_queue_client import Client, ClientError, Job
 from rich.console import Console
 
 from mistral_queue.errors import MistralQueueError
-
-#: Job statuses after which nothing changes.
-FINAL = {"succeeded", "failed", "cancelled"}
 
 
 class SubmitError(MistralQueueError):
@@ -46,46 +46,42 @@ def build_body(
     return body
 
 
-def _call(method: str, url: str, key: str, body: Any = None) -> dict[str, Any]:
+def post_job(client: Client, body: dict[str, Any]) -> Job:
+    """POST the job (``body`` as ``build_body`` makes it); returns the accepted job.
+
+    Raises:
+        SubmitError: the API refused it or could not be reached.
+    """
+    fields = {k: v for k, v in body.items() if k not in ("type", "request")}
     try:
-        response = httpx.request(
-            method, url, json=body, headers={"Authorization": f"Bearer {key}"}, timeout=30
-        )
-    except httpx.HTTPError as exc:
-        raise SubmitError(f"cannot reach {url}: {exc}") from None
-    data: dict[str, Any] = response.json() if response.content else {}
-    if response.status_code >= 400:
-        error = data.get("error", {})
-        raise SubmitError(f"HTTP {response.status_code}: {error.get('message', response.text)}")
-    return data
+        return client.jobs.create(body["type"], body["request"], **fields)
+    except ClientError as exc:
+        raise SubmitError(str(exc)) from None
+    except TypeError as exc:
+        raise SubmitError(f"not a job body: {exc}") from None
 
 
-def post_job(api_url: str, key: str, body: dict[str, Any]) -> dict[str, Any]:
-    """POST the job; returns the accepted job."""
-    return _call("POST", f"{api_url.rstrip('/')}/v1/jobs", key, body)
-
-
-def follow(
-    api_url: str, key: str, job_id: str, *, timeout: float, console: Console
-) -> dict[str, Any]:
+def follow(client: Client, job_id: str, *, timeout: float, console: Console) -> Job:
     """Poll the job with a live status line until it ends or ``timeout`` seconds pass.
 
     Raises:
-        SubmitError: the job did not end in time.
+        SubmitError: the job did not end in time, or the API could not be reached.
     """
-    url = f"{api_url.rstrip('/')}/v1/jobs/{job_id}"
     deadline = time.monotonic() + timeout
     started = time.monotonic()
     with console.status(f"{job_id}: queued") as status:
         while time.monotonic() < deadline:
-            job = _call("GET", url, key)
+            try:
+                job = client.jobs.get(job_id)
+            except ClientError as exc:
+                raise SubmitError(str(exc)) from None
             elapsed = time.monotonic() - started
             status.update(
-                f"{job_id}: [bold]{job['status']}[/bold] · attempts {job['attempts']} · "
-                f"callback {job['callback'].get('status') or '-'} · {elapsed:.1f} s"
+                f"{job_id}: [bold]{job.status}[/bold] · attempts {job.attempts} · "
+                f"callback {job.callback.status or '-'} · {elapsed:.1f} s"
             )
-            if job["status"] in FINAL:
-                console.print(f"{job_id} {job['status']} after {elapsed:.2f} s")
+            if job.is_final:
+                console.print(f"{job_id} {job.status} after {elapsed:.2f} s")
                 return job
             time.sleep(0.25)
     raise SubmitError(f"{job_id} did not finish within {timeout} s")

@@ -8,6 +8,7 @@ import time
 from typing import Any
 
 import httpx
+from mistral_queue_client import Client
 from rich.console import Console
 from rich.table import Table
 
@@ -95,9 +96,10 @@ def _demo(console: Console, local: LocalStack) -> None:
         "metadata": {"demo": True},
     }
     started = time.perf_counter()
-    job = post_job(local.api.url, local.api_key, body)
-    console.print(f"demo job [bold]{job['id']}[/bold] accepted ({job['status']})")
-    event = _await_callback(local, job["id"])
+    with Client(local.api.url, local.api_key) as client:
+        job = post_job(client, body)
+    console.print(f"demo job [bold]{job.id}[/bold] accepted ({job.status})")
+    event = _await_callback(local, job.id)
     elapsed = (time.perf_counter() - started) * 1000
     data = event["body"]["data"]
     answer = data["result"]["choices"][0]["message"]["content"] if data.get("result") else None
