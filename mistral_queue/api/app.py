@@ -8,7 +8,7 @@ from contextlib import asynccontextmanager
 import redis.asyncio as aredis
 from fastapi import FastAPI
 
-from mistral_queue import __version__
+from mistral_queue import __version__, tracing
 from mistral_queue.api import errors
 from mistral_queue.api.body_limits import BodyLimit, HeaderLimit
 from mistral_queue.api.deps import Services
@@ -87,6 +87,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     errors.install(app)
+    tracing.instrument_api(app)
     app.include_router(health.router)
     app.include_router(metrics.router)
     app.include_router(jobs.router)

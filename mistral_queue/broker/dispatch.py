@@ -15,6 +15,7 @@ from typing import Any
 import anyio.to_thread
 from celery import Celery
 
+from mistral_queue import tracing
 from mistral_queue.broker import fast_publish
 from mistral_queue.broker.celery_config import create_celery
 from mistral_queue.broker.names import (
@@ -96,12 +97,16 @@ class Publisher:
     async def _send(
         self, name: str, args: list[Any], queue: str, task_id: str | None = None
     ) -> None:
-        if self.fast is not None:
-            await self.fast.send(name, args, queue, task_id)
-            return
-        send = functools.partial(self.app.send_task, name, args=args, task_id=task_id,
-                                 queue=queue, retry_policy=PUBLISH_RETRY)  # fmt: skip
-        await anyio.to_thread.run_sync(send)
+        # The trace context travels in the message headers (workers' Celery instrumentation
+        # adds it to their own sends).
+        with tracing.publish_span(name, queue, str(args[0])) as headers:
+            if self.fast is not None:
+                await self.fast.send(name, args, queue, task_id, headers)
+                return
+            send = functools.partial(self.app.send_task, name, args=args, task_id=task_id,
+                                     queue=queue, retry_policy=PUBLISH_RETRY,
+                                     headers=headers or None)  # fmt: skip
+            await anyio.to_thread.run_sync(send)
 
     async def revoke(self, job_id: str) -> None:
         """Tell every worker to drop the job's pending message (best effort)."""

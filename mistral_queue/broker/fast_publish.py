@@ -17,6 +17,7 @@ import base64
 import os
 import time
 import uuid
+from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -70,7 +71,8 @@ def fast_path_db(app: Celery) -> int | None:
 
 
 def task_message(name: str, args: list[Any], task_id: str, queue: str, *, origin: str,
-                 reply_to: str) -> dict[str, Any]:  # fmt: skip
+                 reply_to: str, extra_headers: Mapping[str, str] | None = None,
+                 ) -> dict[str, Any]:  # fmt: skip
     """A Celery protocol v2 task message in kombu's Redis envelope, as ``send_task`` builds it.
 
     Args:
@@ -80,6 +82,8 @@ def task_message(name: str, args: list[Any], task_id: str, queue: str, *, origin
         queue: the queue (Redis list) the message goes to.
         origin: the sender's node name, as ``anon_nodename()`` gives.
         reply_to: the sender's reply queue id (unused with results ignored).
+        extra_headers: more message headers (the trace context, ``tracing.publish_span``),
+            which Celery shows the task as ``task.request`` attributes.
 
     Returns:
         The envelope ``{"body", "content-encoding", "content-type", "headers", "properties"}``
@@ -92,6 +96,7 @@ def task_message(name: str, args: list[Any], task_id: str, queue: str, *, origin
         "timelimit": [None, None], "root_id": task_id, "parent_id": None,
         "argsrepr": repr(args), "kwargsrepr": "{}", "origin": origin, "ignore_result": None,
         "replaced_task_nesting": 0, "stamped_headers": None, "stamps": {},
+        **(extra_headers or {}),
     }  # fmt: skip
     properties = {
         "correlation_id": task_id, "reply_to": reply_to, "delivery_mode": 2,
@@ -165,9 +170,15 @@ class FastPublisher:
         self._declare_lock = asyncio.Lock()
 
     async def send(
-        self, name: str, args: list[Any], queue: str, task_id: str | None = None
+        self,
+        name: str,
+        args: list[Any],
+        queue: str,
+        task_id: str | None = None,
+        headers: Mapping[str, str] | None = None,
     ) -> None:
-        """Publish one task; returns once Redis has the message (and its event).
+        """Publish one task (``headers``: extra message headers); returns once Redis has the
+        message (and its event).
 
         Raises:
             redis.RedisError: the broker is unreachable (after two quick retries).
@@ -175,7 +186,8 @@ class FastPublisher:
         """
         await self._declare_once()
         message = task_message(name, args, task_id or str(uuid.uuid4()), queue,
-                               origin=self.origin, reply_to=self.reply_to)  # fmt: skip
+                               origin=self.origin, reply_to=self.reply_to,
+                               extra_headers=headers)  # fmt: skip
         async with self.redis.pipeline(transaction=False) as pipe:
             pipe.lpush(queue, orjson.dumps(message))
             if self.send_events:

@@ -61,6 +61,9 @@ CALLBACK_ATTEMPTS = "callback_attempts"
 CALLBACK_LAST_STATUS_CODE = "callback_last_status_code"
 CALLBACK_LAST_ERROR = "callback_last_error"
 CALLBACK_NEXT_ATTEMPT_AT = "callback_next_attempt_at"
+#: The OpenTelemetry trace of the job's POST: its id (public) and W3C ``traceparent`` (hidden).
+TRACE_ID = "trace_id"
+TRACEPARENT = "traceparent"
 
 #: The job hash fields the Lua scripts read or write, as ``${NAME}`` placeholders there.
 LUA_FIELDS = {

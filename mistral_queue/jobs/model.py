@@ -108,6 +108,8 @@ class Job(BaseModel):
     metadata: dict[str, Any] = {}
     callback: Callback
     pending_tool_calls: list[dict[str, Any]] | None = None
+    #: The OpenTelemetry trace of the job's POST (32 hex digits), when tracing is on.
+    trace_id: str | None = None
 
 
 class JobRecord(BaseModel):
@@ -117,6 +119,8 @@ class JobRecord(BaseModel):
     tenant: str
     deadline: float | None = None
     callback_event: str | None = None
+    #: W3C ``traceparent`` of the job's POST: the parent of its runs' and callbacks' spans.
+    traceparent: str | None = None
 
     @property
     def id(self) -> str:
@@ -154,6 +158,7 @@ class JobRecord(BaseModel):
             tenant=data[keys.TENANT],
             deadline=deadline,
             callback_event=data.get(keys.CALLBACK_EVENT),
+            traceparent=data.get(keys.TRACEPARENT),
         )
 
 

@@ -19,7 +19,7 @@ from typing import IO, Any, Self
 import httpx
 import orjson
 
-from mistral_queue import __version__
+from mistral_queue import __version__, tracing
 from mistral_queue.config import Settings
 from mistral_queue.mistral.bodies import (
     SSEEvent,
@@ -241,7 +241,8 @@ class MistralClient:
             headers["Accept"] = accept
         if json_body:
             headers["Content-Type"] = _JSON
-        return headers
+        # The attempt's span (tracing.upstream_span) as the upstream's parent.
+        return tracing.inject(headers)
 
 
 class _Registry:

@@ -46,6 +46,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import redis
 
+from mistral_queue import tracing
 from mistral_queue.jobs import changes
 from mistral_queue.metrics import record_upstream_call
 from mistral_queue.mistral.client import UpstreamResponse
@@ -85,7 +86,8 @@ def call(run: JobRun, fn: Callable[[int], T], body: dict[str, Any], attempts_bef
 
     def before(number: int) -> None:
         # The slot comes first, so waiting for it does not use up an attempt.
-        limit.acquire()
+        with tracing.limiter_span(model):
+            limit.acquire()
         run.check_deadline()
         run.apply(changes.attempt(number + attempts_before, watch_until=run.watch_until()))
 
@@ -95,7 +97,10 @@ def call(run: JobRun, fn: Callable[[int], T], body: dict[str, Any], attempts_bef
     answers: list[T] = []
 
     def attempt(number: int) -> T:
-        answer = fn(number + attempts_before)
+        # Its span is the upstream request's parent (traceparent, mistral/client.py).
+        with tracing.upstream_span(body, number + attempts_before) as span:
+            answer = fn(number + attempts_before)
+            tracing.record_answer(span, answer)
         answers.append(answer)
         return answer
 

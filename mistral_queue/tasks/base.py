@@ -20,6 +20,7 @@ from celery.exceptions import Ignore, Retry, SoftTimeLimitExceeded
 from kombu.exceptions import OperationalError
 from tenacity import Retrying, retry_if_exception_type, stop_after_delay, wait_exponential
 
+from mistral_queue import tracing
 from mistral_queue.broker import dispatch
 from mistral_queue.jobs import changes
 from mistral_queue.jobs.errors import InvalidTransition, JobNotFound
@@ -188,7 +189,8 @@ def run_job(task: Task[Any, Any], job_id: str, work: Callable[[JobRun], Any]) ->
             run.park()
             return
         try:
-            _run_leased(task, run, work)
+            with tracing.job_span(stored.job.type.value, job_id, stored.traceparent, task.request):
+                _run_leased(task, run, work)
         finally:
             _wake(task, rt.slots.release(stored.tenant, name))
 

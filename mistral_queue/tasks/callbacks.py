@@ -16,6 +16,7 @@ from typing import Any
 import orjson
 from celery import Celery, Task, shared_task
 
+from mistral_queue import tracing
 from mistral_queue.broker import dispatch
 from mistral_queue.broker.names import DELIVER_CALLBACK
 from mistral_queue.config import Settings
@@ -133,14 +134,17 @@ def send(record: JobRecord) -> float | None:
     settings = rt.settings
     assert record.job.callback.url is not None
     attempt = record.job.callback.attempts + 1
-    result = deliver(
-        record.job.callback.url,
-        event_id(record.id, record.callback_event or "job.final"),
-        payload(record),
-        secrets=[s.get_secret_value() for s in settings.webhook_secret],
-        timeout=settings.callback_timeout,
-        allow_hosts=settings.callback_allow_hosts,
-    )
+    url, msg_id = record.job.callback.url, event_id(record.id, record.callback_event or "job.final")
+    with tracing.callback_span(url, msg_id, attempt, record.traceparent) as span:
+        result = deliver(
+            url,
+            msg_id,
+            payload(record),
+            secrets=[s.get_secret_value() for s in settings.webhook_secret],
+            timeout=settings.callback_timeout,
+            allow_hosts=settings.callback_allow_hosts,
+        )
+        tracing.record_delivery(span, result.status_code, result.error)
     delay = None if result.ok else _next_delay(settings, attempt, result)
     log.info(
         "callback for %s attempt %d: %s", record.id, attempt, result.status_code or result.error

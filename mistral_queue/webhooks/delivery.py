@@ -17,7 +17,7 @@ from email.utils import parsedate_to_datetime
 
 import httpx
 
-from mistral_queue import __version__
+from mistral_queue import __version__, tracing
 from mistral_queue.webhooks.errors import UnsafeURLError
 from mistral_queue.webhooks.guard import check_url
 from mistral_queue.webhooks.pinned_transport import pinned, thread_client
@@ -158,7 +158,7 @@ def deliver(
             failure).
     """
     started = time.monotonic()
-    headers = {**sign_headers(msg_id, body, secrets), "user-agent": USER_AGENT}
+    headers = tracing.inject({**sign_headers(msg_id, body, secrets), "user-agent": USER_AGENT})
     try:
         guarded = check_url(url, allow_hosts)
     except UnsafeURLError as exc:

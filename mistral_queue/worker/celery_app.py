@@ -22,6 +22,7 @@ from celery.signals import (
     worker_shutting_down,
 )
 
+from mistral_queue import tracing
 from mistral_queue.broker.celery_config import create_celery
 from mistral_queue.broker.kombu_redis import transport_for
 from mistral_queue.broker.names import (
@@ -66,6 +67,7 @@ def time_limits(settings: Settings) -> dict[str, dict[str, float]]:
 app = create_celery(get_settings())
 app.conf.task_annotations = time_limits(get_settings())
 app.conf.broker_transport = transport_for(get_settings().broker)
+tracing.instrument_worker()
 
 _sweeper: Sweeper | None = None
 _watchdog: Watchdog | None = None

@@ -22,7 +22,8 @@ from mistral_queue_client import (
     webhooks,
 )
 
-from mistral_queue.dev.stack import LocalStack, cli
+from mistral_queue.dev.processes import cli
+from mistral_queue.dev.stack import LocalStack
 from tests.helpers import Api, raw_receiver, wait_for
 
 pytestmark = pytest.mark.timeout(120)
@@ -47,6 +48,7 @@ def test_chat_shortcut_waits_for_mistrals_answer(stack: LocalStack) -> None:
     assert isinstance(job, Job) and job.status == "succeeded" and job.is_final
     assert job.request == {"model": MODEL, "messages": _user("Say hello"), "temperature": 0.2}
     assert job.metadata == {"k": "v"} and job.attempts == 1
+    assert job.trace_id is None  # tracing is off unless OTEL_* configures it
     assert job.result["object"] == "chat.completion"
     assert job.result["choices"][0]["message"]["content"]
 

@@ -11,6 +11,7 @@ import orjson
 from fastapi import APIRouter, Header, Query, Request
 from fastapi.responses import JSONResponse
 
+from mistral_queue import tracing
 from mistral_queue.api.deps import Services, ServicesDep, TenantDep
 from mistral_queue.api.errors import ApiError
 from mistral_queue.api.intake import batch as batch_intake
@@ -84,6 +85,7 @@ async def create_job(
         callback_url=body.callback_url,
         deadline=now + settings.job_deadline_seconds,
     )
+    fields.update(tracing.job_fields())
     new = NewJob(
         job_id=job_id,
         tenant=tenant,

@@ -125,6 +125,7 @@ class EmulatorMiddleware:
         step = call.step
         injected = step is not None and call.source != ""
         payload = call.payload if isinstance(call.payload, dict) else {}
+        headers = Headers(scope=scope)
         entry = LogEntry(
             seq=call.seq,
             monotonic=call.monotonic,
@@ -133,12 +134,13 @@ class EmulatorMiddleware:
             path=scope["path"],
             status=status,
             outcome=outcome,
-            request_id=Headers(scope=scope).get("x-request-id"),
+            request_id=headers.get("x-request-id"),
             body_sha256=hashlib.sha256(call.body).hexdigest(),
             duration_ms=round((time.monotonic() - call.monotonic) * 1000, 3),
             fault=step.describe() if injected and step is not None else None,
             fault_source=call.source or None,
             stream=payload.get("stream") is True,
+            traceparent=headers.get("traceparent"),
         )
         self.state.log.append(entry)
 

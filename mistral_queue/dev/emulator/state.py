@@ -44,6 +44,8 @@ class LogEntry:
     fault: str | None = None
     fault_source: str | None = None
     stream: bool = False
+    #: The W3C ``traceparent`` request header, if any (the caller's trace).
+    traceparent: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """The entry as served by ``GET /_emulator/requests``."""
