@@ -243,3 +243,25 @@ def test_async_client_retries_and_maps_errors_the_same_way() -> None:
 
     assert asyncio.run(run()) == "job_1"
     assert seen[0].headers["Idempotency-Key"] == seen[1].headers["Idempotency-Key"]
+
+
+def test_the_callers_opentelemetry_context_is_sent_as_traceparent() -> None:
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    handler, seen = _scripted([httpx.Response(202, json=JOB), httpx.Response(200, json=JOB)])
+    client = _client(handler)
+    with provider.get_tracer("test").start_as_current_span("submit order 42"):
+        client.jobs.create("chat", REQUEST)
+    client.jobs.get("job_1")
+
+    [span] = exporter.get_finished_spans()
+    context = span.get_span_context()
+    assert context is not None
+    version, trace_id, span_id, _ = seen[0].headers["traceparent"].split("-")
+    assert (trace_id, span_id) == (f"{context.trace_id:032x}", f"{context.span_id:016x}")
+    assert "traceparent" not in seen[1].headers

@@ -48,7 +48,7 @@ class AsyncTransport:
             url,
             json=json,
             params=params,
-            headers={**self.options.headers(), **(headers or {})},
+            headers={**self.options.headers(), **_core.trace_headers(), **(headers or {})},
             extensions=extensions,
         )
 

@@ -58,6 +58,22 @@ class Options:
         return httpx.Timeout(self.timeout, read=max(self.timeout, STREAM_READ_TIMEOUT))
 
 
+def trace_headers() -> dict[str, str]:
+    """The caller's OpenTelemetry context as W3C ``traceparent`` headers, when the
+    ``opentelemetry-api`` package is installed (it is optional); else nothing.
+
+    The API then records the caller's trace on the job and carries it to Mistral and the
+    callback.
+    """
+    try:
+        from opentelemetry import propagate
+    except ImportError:
+        return {}
+    carrier: dict[str, str] = {}
+    propagate.inject(carrier)
+    return carrier
+
+
 def backoff(attempt: int) -> float:
     """Seconds before retry number ``attempt`` (1-based): full jitter, exponential, capped."""
     return random.uniform(0, min(MAX_RETRY_WAIT, BACKOFF_BASE * 2 ** (attempt - 1)))

@@ -47,7 +47,7 @@ class SyncTransport:
             url,
             json=json,
             params=params,
-            headers={**self.options.headers(), **(headers or {})},
+            headers={**self.options.headers(), **_core.trace_headers(), **(headers or {})},
             extensions=extensions,
         )
 
