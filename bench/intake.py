@@ -3,8 +3,9 @@
 ``python -m bench.intake [--runs 3] [--seconds 10] [--connections 64]``
 
 Each run loads the baseline (``bench.baseline:intake``: plain FastAPI, HSET, blocking
-``send_task``) and then ours (``mistral-queue api``) with the same chat job body, one uvicorn
-process each, no worker running, after a warm-up. Afterwards it checks what "accepted" means:
+``send_task``) and then ours (``mistral-queue api``; also with the fast publish path off, and
+with OpenTelemetry tracing on) with the same chat job body, one uvicorn process each, no worker
+running, after a warm-up. Afterwards it checks what "accepted" means:
 every 202 left exactly one message with the broker and one record in Redis.
 """
 
@@ -106,11 +107,13 @@ def run_once(
     return result, accepted_check(client, queue, result, args.connections)
 
 
-#: What each side serves: baseline, ours as shipped, ours publishing with send_task.
+#: What each side serves: baseline, ours as shipped, ours publishing with send_task, ours
+#: with OpenTelemetry on (every span exported over OTLP/HTTP to the sink).
 SIDES = {
     "baseline": "bench.baseline:intake",
     "ours": "",
     "ours, send_task": "bench.variants:send_task_api()",
+    "ours, traced": "mistral_queue.api.app:create_app()",
 }
 METRICS = (("accepted jobs/s", "≥ 1,000; ≥ 3× baseline", 0), ("p50 ms", "—", 1),
            ("p99 ms", "≤ 100", 1))  # fmt: skip
@@ -135,7 +138,7 @@ def main() -> None:
     finally:
         bench.stop()
     rows = []
-    for variant in ("ours", "ours, send_task"):
+    for variant in ("ours", "ours, send_task", "ours, traced"):
         for metric, target, digits in METRICS:
             row = Row(f"{metric} ({variant})", target, digits=digits)
             row.ours, row.baseline = values[variant, metric], values["baseline", metric]
@@ -144,6 +147,7 @@ def main() -> None:
         f"load: {args.load}, {args.connections} connections, {args.seconds:g} s per run "
         f"after {args.warmup:g} s warm-up; one uvicorn process per side; no worker",
         "ours, send_task: the same API with the fast publish path off (bench/variants.py)",
+        "ours, traced: the same API with OTEL_EXPORTER_OTLP_TRACES_ENDPOINT set (the sink)",
         *(checks or ["every 202 left exactly one message with the broker and one record"]),
     ]
     report("intake", "Intake throughput (issue 9 §2)", rows, notes)
@@ -159,6 +163,8 @@ def measure(
     for side, target in SIDES.items():
         if target:
             env = bench.base_env() if side == "baseline" else bench.ours.env
+            if side == "ours, traced":
+                env = {**env, "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": bench.sink.url + "/v1/traces"}
             urls[side] = serve(bench, side.replace(", ", "-"), target, env)
     values: dict[tuple[str, str], list[float]] = {}
     checks: list[str] = []

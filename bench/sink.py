@@ -9,6 +9,7 @@ parts being measured; unlike ``mistral-queue receiver`` it does not verify signa
 - ``GET /_sink/wait?id=JOB&timeout=S``: ``{"time": unix seconds}`` once JOB's first callback
   has arrived, 404 after ``timeout`` seconds.
 - ``POST /_sink/reset``: forget everything.
+- ``POST /v1/traces``: an OTLP/HTTP trace export (``bench.intake``'s traced side), dropped.
 """
 
 from __future__ import annotations
@@ -89,6 +90,8 @@ async def app(scope: Scope, receive: Receive, send: Send) -> None:
         await _answer(send, 200, {"jobs": len(arrivals), "posts": posts})
     elif method == "GET" and path == "/_sink/wait":
         await _answer(send, *await _wait(scope["query_string"]))
+    elif method == "POST" and path == "/v1/traces":
+        await _answer(send, 200)
     elif method == "POST" and path == "/_sink/reset":
         arrivals.clear()
         posts = 0
