@@ -8,6 +8,7 @@ import subprocess
 import time
 import uuid
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from mistral_queue_client import (
@@ -71,6 +72,7 @@ def test_idempotency_key_returns_the_first_job_and_refuses_another_body(
 
 def test_list_iterates_every_page_with_filters(stack: LocalStack) -> None:
     tag = uuid.uuid4().hex
+    before = datetime.now(UTC) - timedelta(seconds=1)
     with Client(stack.api.url, "key-globex") as client:
         ids = [
             client.jobs.create("chat", {"model": MODEL, "messages": _user(f"{tag} {i}")}).id
@@ -79,9 +81,12 @@ def test_list_iterates_every_page_with_filters(stack: LocalStack) -> None:
         for job_id in ids:
             client.jobs.wait(job_id, timeout=60)
         listed = [j.id for j in client.jobs.list(type="chat", status=["succeeded"], limit=2)]
+        recent = [j.id for j in client.jobs.list(created_after=before, limit=2)]
+        none_yet = list(client.jobs.list(created_before=before - timedelta(days=3650)))
 
     # Newest first, across three pages of two
     assert [i for i in listed if i in ids] == list(reversed(ids))
+    assert set(ids) <= set(recent) and none_yet == []
 
 
 def test_events_deltas_and_resuming_after_a_position(stack: LocalStack) -> None:
@@ -187,6 +192,13 @@ def test_webhooks_verify_accepts_a_real_callback_and_refuses_tampering(
             "chat", {"model": MODEL, "messages": _user("call me")}, callback_url=receiver.url
         )
         [captured] = wait_for(lambda: receiver.for_job(job.id), 60, "the callback")
+        assert client.jobs.wait(job.id).callback.status == "delivered"
+        redelivered = client.jobs.redeliver(job.id)
+        [_, again] = wait_for(lambda: receiver.for_job(job.id)[1:] and receiver.for_job(job.id),
+                              30, "the redelivered callback")  # fmt: skip
+
+    assert redelivered.id == job.id
+    assert again.headers["webhook-id"] == captured.headers["webhook-id"]
 
     payload = webhooks.verify(captured.body, captured.headers, stack.secret)
     assert payload["type"] == "job.succeeded" and payload["data"]["id"] == job.id
