@@ -192,7 +192,8 @@ def test_webhooks_verify_accepts_a_real_callback_and_refuses_tampering(
             "chat", {"model": MODEL, "messages": _user("call me")}, callback_url=receiver.url
         )
         [captured] = wait_for(lambda: receiver.for_job(job.id), 60, "the callback")
-        assert client.jobs.wait(job.id).callback.status == "delivered"
+        # The attempt is recorded once the receiver has answered: only then may it be redelivered
+        wait_for(lambda: client.jobs.get(job.id).callback.status == "delivered", 30, "delivered")
         redelivered = client.jobs.redeliver(job.id)
         [_, again] = wait_for(lambda: receiver.for_job(job.id)[1:] and receiver.for_job(job.id),
                               30, "the redelivered callback")  # fmt: skip
