@@ -18,6 +18,7 @@ from pydantic import AliasChoices, BaseModel, Field, SecretStr, ValidationError,
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from mistral_queue.errors import ConfigError
+from mistral_queue.metrics import DEFAULT_METRICS_MODELS
 
 #: Svix's production schedule, seconds between callback attempts (webhooks.md §3).
 DEFAULT_CALLBACK_DELAYS = (5.0, 300.0, 1800.0, 7200.0, 18000.0, 36000.0, 36000.0)
@@ -155,7 +156,11 @@ class Settings(BaseSettings):
     max_header_bytes: int = Field(default=16_384, gt=0)
 
     # Callbacks
+    #: The master key (``whsec_…``) every tenant's signing secret is derived from; it signs
+    #: nothing itself. Only the first entry is used.
     webhook_secret: Annotated[tuple[SecretStr, ...], NoDecode] = ()
+    #: Seconds a tenant's previous signing secret keeps signing after a rotation (Svix: 1 day).
+    webhook_rotation_grace_seconds: float = Field(default=86400.0, ge=0)
     callback_allow_hosts: Annotated[tuple[str, ...], NoDecode] = ()
     callback_retry_delays: Annotated[tuple[float, ...], NoDecode] = DEFAULT_CALLBACK_DELAYS
     #: Seconds for one callback POST (Standard Webhooks recommends 15-30 s).
@@ -169,11 +174,17 @@ class Settings(BaseSettings):
     #: Per-model overrides, JSON: glob pattern -> {"rps", "tpm"}, first match wins, e.g.
     #: ``{"mistral-large-*": {"rps": 1}}``; each pattern has its own shared budget.
     rate_limits: dict[str, ModelRateLimit] = Field(default_factory=dict)
+    #: Models or glob patterns with their own metrics label (list); the others are ``other``.
+    metrics_models: Annotated[tuple[str, ...], NoDecode] = DEFAULT_METRICS_MODELS
     #: Seconds a worker may sleep for a rate-limit slot; longer waits go back to Celery.
     rate_limit_max_inline_wait: float = Field(default=0.5, ge=0)
     #: Share of the rate limits left unused to absorb the delay between taking a slot and
     #: the request reaching Mistral (0.05 = calls are spaced for 95% of the limit).
     rate_limit_headroom: float = Field(default=0.05, ge=0, le=0.5)
+
+    #: Agents each tenant may use, JSON: tenant -> list of agent ids or glob patterns, e.g.
+    #: ``{"acme": ["ag_acme_*"]}``; a tenant not listed may use every agent.
+    tenant_allowed_agents: dict[str, tuple[str, ...]] = Field(default_factory=dict)
 
     #: Jobs one tenant may run at once across the deployment; unset means no cap.
     tenant_max_concurrency: int | None = Field(default=None, gt=0)
@@ -228,7 +239,9 @@ class Settings(BaseSettings):
             decode_webhook_secret(str(item))
         return items
 
-    @field_validator("callback_allow_hosts", "callback_retry_delays", mode="before")
+    @field_validator(
+        "callback_allow_hosts", "callback_retry_delays", "metrics_models", mode="before"
+    )
     @classmethod
     def _parse_list(cls, value: Any) -> Any:
         return _split(value)
@@ -237,6 +250,10 @@ class Settings(BaseSettings):
     @classmethod
     def _lower_hosts(cls, value: tuple[str, ...]) -> tuple[str, ...]:
         return tuple(host.lower().strip("[]") for host in value)
+
+    def metric_models(self) -> tuple[str, ...]:
+        """The configured models and patterns a ``model`` metrics label may be."""
+        return (*self.metrics_models, *self.rate_limits)
 
     @property
     def broker(self) -> str:

@@ -171,3 +171,18 @@ def batch_keys(job_id: str) -> tuple[str, ...]:
         batch_state(job_id),
         batch_pending(job_id),
     )
+
+
+def tenant_webhook_secret(tenant: str) -> str:
+    """Hash of a tenant's signing-secret state: ``counter``, ``previous``, ``rotated_at``."""
+    return f"{PREFIX}tenant:{tenant}:webhook-secret"
+
+
+def tenant_conversations(tenant: str) -> str:
+    """Set of the Mistral conversation ids the tenant's agent jobs got back."""
+    return f"{PREFIX}tenant:{tenant}:conversations"
+
+
+def tenant_files(tenant: str) -> str:
+    """Set of the Mistral file ids the tenant's batch jobs uploaded."""
+    return f"{PREFIX}tenant:{tenant}:files"
