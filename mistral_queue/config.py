@@ -6,19 +6,27 @@ Variables carry the ``MQ_`` prefix, except the two Mistral ones (``MISTRAL_API_K
 
 from __future__ import annotations
 
-import base64
-import binascii
 import ipaddress
 import json
 from functools import lru_cache
 from typing import Annotated, Any
 from urllib.parse import urlsplit
 
-from pydantic import AliasChoices, BaseModel, Field, SecretStr, ValidationError, field_validator
+from pydantic import (
+    AliasChoices,
+    BaseModel,
+    Field,
+    SecretStr,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+)
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from mistral_queue import secret_rules
 from mistral_queue.errors import ConfigError
 from mistral_queue.metrics import DEFAULT_METRICS_MODELS
+from mistral_queue.secret_rules import decode_webhook_secret
 
 #: Svix's production schedule, seconds between callback attempts (webhooks.md §3).
 DEFAULT_CALLBACK_DELAYS = (5.0, 300.0, 1800.0, 7200.0, 18000.0, 36000.0, 36000.0)
@@ -26,9 +34,6 @@ DEFAULT_CALLBACK_DELAYS = (5.0, 300.0, 1800.0, 7200.0, 18000.0, 36000.0, 36000.0
 #: Celery hard time limits per task queue, seconds: a chat run is at most ``max_attempts``
 #: calls of ``mistral_read_timeout`` plus short waits; a callback is three 15 s phases.
 DEFAULT_TIME_LIMITS = {"chat": 900.0, "agent": 1800.0, "batch": 600.0, "callbacks": 120.0}
-
-#: Standard Webhooks v1 §Secret: at least 192 bits of key material.
-MIN_WEBHOOK_SECRET_BYTES = 24
 
 
 class ApiKey(BaseModel):
@@ -53,24 +58,6 @@ def _split(value: Any) -> Any:
     if text.startswith("["):
         return json.loads(text)
     return [part.strip() for part in text.split(",") if part.strip()]
-
-
-def decode_webhook_secret(secret: str) -> bytes:
-    """Return the key bytes of a ``whsec_`` secret.
-
-    Raises:
-        ValueError: when the prefix is missing, the rest is not base64, or the key is shorter
-            than 24 bytes (Standard Webhooks v1 §Secret).
-    """
-    if not secret.startswith("whsec_"):
-        raise ValueError("must start with 'whsec_'")
-    try:
-        key = base64.b64decode(secret.removeprefix("whsec_"), validate=True)
-    except (binascii.Error, ValueError) as exc:
-        raise ValueError("the part after 'whsec_' is not valid base64") from exc
-    if len(key) < MIN_WEBHOOK_SECRET_BYTES:
-        raise ValueError(f"must decode to at least {MIN_WEBHOOK_SECRET_BYTES} bytes")
-    return key
 
 
 def is_local_url(url: str) -> bool:
@@ -230,6 +217,12 @@ class Settings(BaseSettings):
             else:
                 parsed.append(item)
         return parsed
+
+    @field_validator("api_keys", "flower_basic_auth")
+    @classmethod
+    def _strong(cls, value: Any, info: ValidationInfo) -> Any:
+        secret_rules.refuse_weak(str(info.field_name), value)
+        return value
 
     @field_validator("webhook_secret", mode="before")
     @classmethod

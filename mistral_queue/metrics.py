@@ -56,7 +56,7 @@ LABELS = {
     "mq_tokens_total": {"model", "kind"},
     "mq_job_queue_wait_seconds": {"type", "le"},
     "mq_job_run_seconds": {"type", "status", "le"},
-    "mq_callback_delay_seconds": {"le"},
+    "mq_callback_delay_seconds": {"type", "le"},
 }
 
 #: Most series one metric exports (a backstop: the labels are bounded already).

@@ -10,6 +10,7 @@ from fastapi import FastAPI
 
 from mistral_queue import __version__
 from mistral_queue.api import errors
+from mistral_queue.api.auth_first import AuthFirst
 from mistral_queue.api.body_limits import BodyLimit, HeaderLimit
 from mistral_queue.api.deps import Services
 from mistral_queue.api.fanout import Hub
@@ -101,5 +102,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         max_bytes=settings.max_body_bytes,
         overrides={("POST", "/v1/jobs"): batch_limit},
     )
+    # Outermost last: headers are bounded, then the key is checked, then the body is read.
+    app.add_middleware(AuthFirst, settings=settings)
     app.add_middleware(HeaderLimit, max_bytes=settings.max_header_bytes)
     return app

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import redis
 
-from mistral_queue.config import decode_webhook_secret
 from mistral_queue.dev.stack import LocalStack
 from mistral_queue.jobs import keys
+from mistral_queue.secret_rules import decode_webhook_secret
 from mistral_queue.webhooks.tenant_secrets import as_whsec, derive
 
 

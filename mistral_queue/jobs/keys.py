@@ -186,3 +186,25 @@ def tenant_conversations(tenant: str) -> str:
 def tenant_files(tenant: str) -> str:
     """Set of the Mistral file ids the tenant's batch jobs uploaded."""
     return f"{PREFIX}tenant:{tenant}:files"
+
+
+#: Set of the ids of managed tenants (``/v1/admin/tenants``).
+TENANTS = f"{PREFIX}tenants"
+
+#: Set of the ids of deleted managed tenants: never given out again (their jobs remain).
+TENANTS_DELETED = f"{PREFIX}tenants:deleted"
+
+
+def tenant_record(tenant: str) -> str:
+    """Hash of a managed tenant: ``id``, ``created_at``, ``limits`` (JSON)."""
+    return f"{PREFIX}tenant:{tenant}:record"
+
+
+def tenant_keys(tenant: str) -> str:
+    """Hash of a managed tenant's API keys: key id -> ``<sha256 hex> <created_at>``."""
+    return f"{PREFIX}tenant:{tenant}:keys"
+
+
+def api_key(digest: str) -> str:
+    """Hash ``{"tenant", "key_id"}`` of the API key whose SHA-256 is ``digest`` (hex)."""
+    return f"{PREFIX}apikey:{digest}"

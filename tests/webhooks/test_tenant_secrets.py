@@ -12,6 +12,7 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from mistral_queue.config import Settings
 from mistral_queue.jobs import keys
+from mistral_queue.secret_rules import decode_webhook_secret
 from mistral_queue.webhooks.tenant_secrets import (
     as_whsec,
     derive,
@@ -24,7 +25,7 @@ MASTER_WHSEC = "whsec_" + base64.b64encode(MASTER).decode()
 
 
 def _settings(**extra: object) -> Settings:
-    return Settings(webhook_secret=MASTER_WHSEC, api_keys="k:acme", **extra)  # type: ignore[arg-type]
+    return Settings(webhook_secret=MASTER_WHSEC, api_keys="key-acme:acme", **extra)  # type: ignore[arg-type]
 
 
 def test_derivation_is_rfc5869_hkdf_over_tenant_and_counter() -> None:
@@ -73,3 +74,15 @@ def test_signing_keys_follow_the_stored_rotation(private_redis: redis.Redis) -> 
 def test_no_master_key_is_a_clear_error() -> None:
     with pytest.raises(ValueError, match="MQ_WEBHOOK_SECRET"):
         keys_from_state(Settings(), "acme", {})
+
+
+@pytest.mark.parametrize(
+    "key", [bytes(32), b"\xff" * 32, b"\x01\x02" * 16, b"abcd" * 8, bytes([0] * 30 + [1, 2])]
+)
+def test_weak_master_keys_are_refused(key: bytes) -> None:
+    with pytest.raises(ValueError, match="random secret"):
+        decode_webhook_secret("whsec_" + base64.b64encode(key).decode())
+
+
+def test_a_random_master_key_is_accepted() -> None:
+    assert decode_webhook_secret(MASTER_WHSEC) == MASTER
