@@ -12,6 +12,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
+from mistral_queue.cli_tenants import tenants_app
 from mistral_queue.config import load_settings
 from mistral_queue.errors import ConfigError, MistralQueueError
 
@@ -21,6 +22,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 console = Console(stderr=True)
+app.add_typer(tenants_app, name="tenants")
 
 Host = Annotated[str, typer.Option(help="Address to listen on.")]
 

@@ -137,14 +137,15 @@ class Settings(BaseSettings):
 
     # Intake API
     api_keys: Annotated[tuple[ApiKey, ...], NoDecode] = ()
+    #: Bearer key of the admin API (``/v1/admin/tenants``); unset turns that API off.
+    admin_key: SecretStr | None = None
     #: Largest accepted request body, bytes.
     max_body_bytes: int = Field(default=1_048_576, gt=0)
     #: Largest accepted request headers (names and values together), bytes.
     max_header_bytes: int = Field(default=16_384, gt=0)
 
     # Callbacks
-    #: The master key (``whsec_…``) every tenant's signing secret is derived from; it signs
-    #: nothing itself. Only the first entry is used.
+    #: The master ``whsec_…`` key tenants' signing secrets derive from (the first entry).
     webhook_secret: Annotated[tuple[SecretStr, ...], NoDecode] = ()
     #: Seconds a tenant's previous signing secret keeps signing after a rotation (Svix: 1 day).
     webhook_rotation_grace_seconds: float = Field(default=86400.0, ge=0)
@@ -218,7 +219,7 @@ class Settings(BaseSettings):
                 parsed.append(item)
         return parsed
 
-    @field_validator("api_keys", "flower_basic_auth")
+    @field_validator("api_keys", "admin_key", "flower_basic_auth")
     @classmethod
     def _strong(cls, value: Any, info: ValidationInfo) -> Any:
         secret_rules.refuse_weak(str(info.field_name), value)

@@ -21,6 +21,9 @@ PLACEHOLDERS = ("replace-me", "replace_me", "replaceme", "change-me", "change_me
 #: Shortest API key accepted, characters (``secrets.token_urlsafe(32)`` gives 43).
 MIN_API_KEY_CHARS = 8
 
+#: Shortest admin key accepted, characters.
+MIN_ADMIN_KEY_CHARS = 16
+
 #: Shortest password (e.g. Flower's basic auth) accepted, characters.
 MIN_PASSWORD_CHARS = 8
 
@@ -74,7 +77,7 @@ def key_bytes_problem(key: bytes) -> str | None:
 
 
 def refuse_weak(field: str, value: Any) -> None:
-    """Refuse a weak ``api_keys`` entry or ``flower_basic_auth`` password (a settings check).
+    """Refuse a weak ``api_keys`` entry, ``admin_key`` or Flower password (a settings check).
 
     Raises:
         ValueError: naming the tenant (for a key), never the value.
@@ -84,6 +87,10 @@ def refuse_weak(field: str, value: Any) -> None:
             weak = text_problem(api_key.key.get_secret_value(), MIN_API_KEY_CHARS)
             if weak:
                 raise ValueError(f"the key of tenant {api_key.tenant!r} {weak}")
+    elif field == "admin_key" and value is not None:
+        weak = text_problem(value.get_secret_value(), MIN_ADMIN_KEY_CHARS)
+        if weak:
+            raise ValueError(f"the key {weak}")
     elif field == "flower_basic_auth" and value is not None:
         password = value.get_secret_value().partition(":")[2]
         weak = text_problem(password, MIN_PASSWORD_CHARS) if password else None

@@ -46,7 +46,12 @@ def build_body(
     return body
 
 
-def _call(method: str, url: str, key: str, body: Any = None) -> dict[str, Any]:
+def api_call(method: str, url: str, key: str, body: Any = None) -> dict[str, Any]:
+    """One authenticated JSON request to the API; returns the JSON answer ({} when empty).
+
+    Raises:
+        SubmitError: the API is unreachable or answers 4xx/5xx (with its error message).
+    """
     try:
         response = httpx.request(
             method, url, json=body, headers={"Authorization": f"Bearer {key}"}, timeout=30
@@ -62,7 +67,7 @@ def _call(method: str, url: str, key: str, body: Any = None) -> dict[str, Any]:
 
 def post_job(api_url: str, key: str, body: dict[str, Any]) -> dict[str, Any]:
     """POST the job; returns the accepted job."""
-    return _call("POST", f"{api_url.rstrip('/')}/v1/jobs", key, body)
+    return api_call("POST", f"{api_url.rstrip('/')}/v1/jobs", key, body)
 
 
 def follow(
@@ -78,7 +83,7 @@ def follow(
     started = time.monotonic()
     with console.status(f"{job_id}: queued") as status:
         while time.monotonic() < deadline:
-            job = _call("GET", url, key)
+            job = api_call("GET", url, key)
             elapsed = time.monotonic() - started
             status.update(
                 f"{job_id}: [bold]{job['status']}[/bold] · attempts {job['attempts']} · "

@@ -12,11 +12,16 @@ from __future__ import annotations
 import hmac
 import logging
 
+import redis
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from mistral_queue.api.errors import error_response
 from mistral_queue.config import Settings
+from mistral_queue.jobs import tenants
+
+#: ``(status, error type, message)`` of a refused request.
+Refusal = tuple[int, str, str]
 
 log = logging.getLogger(__name__)
 
@@ -46,8 +51,16 @@ def static_tenant(settings: Settings, presented: str | None) -> str | None:
     return tenant
 
 
+#: The admin API's path prefix: its routes take ``MQ_ADMIN_KEY`` instead of a tenant's key.
+ADMIN_PREFIX = "/v1/admin/"
+
+
 class AuthFirst:
-    """Answer 401 from the headers alone for every non-public route without a valid key."""
+    """Answer 401 from the headers alone for every non-public route without a valid key.
+
+    A tenant key is looked up in ``MQ_API_KEYS`` and then among the managed keys in Redis
+    (one read per request, no cache: a revoked key stops at once on every process).
+    """
 
     def __init__(self, app: ASGIApp, settings: Settings) -> None:
         self.app = app
@@ -58,19 +71,43 @@ class AuthFirst:
             await self.app(scope, receive, send)
             return
         presented = presented_key(Headers(scope=scope).get("authorization"))
-        tenant = static_tenant(self.settings, presented)
-        if tenant is None:
-            client = scope.get("client")
-            log.warning(
-                "rejected request from %s: %s API key",
-                client[0] if client else "?",
-                "no" if presented is None else "unknown",
-            )
-            headers = {"WWW-Authenticate": "Bearer", "Connection": "close"}
-            response = error_response(
-                401, "unauthorized", "missing or invalid API key", None, headers
-            )
-            await response(scope, receive, send)
+        try:
+            if f"{scope['path']}/".startswith(ADMIN_PREFIX):
+                refusal = await self._admin_refusal(scope, presented)
+            else:
+                refusal = await self._tenant_refusal(scope, presented)
+        except redis.RedisError as exc:
+            log.warning("API key lookup failed: %s", type(exc).__name__)
+            refusal = (503, "unavailable", "the key store is unreachable; try again")
+        if refusal is None:
+            await self.app(scope, receive, send)
             return
+        status, kind, message = refusal
+        headers = {"Connection": "close"}
+        if status == 401:
+            client = scope.get("client")
+            which = "no" if presented is None else "unknown"
+            log.warning("rejected request from %s: %s API key", client[0] if client else "?", which)
+            headers["WWW-Authenticate"] = "Bearer"
+        await error_response(status, kind, message, None, headers)(scope, receive, send)
+
+    async def _tenant_refusal(self, scope: Scope, presented: str | None) -> Refusal | None:
+        tenant = static_tenant(self.settings, presented)
+        if tenant is None and presented is not None:
+            tenant = await tenants.tenant_of_key(scope["app"].state.services.redis, presented)
+        if tenant is None:
+            return (401, "unauthorized", "missing or invalid API key")
         scope.setdefault("state", {})["tenant"] = tenant
-        await self.app(scope, receive, send)
+        return None
+
+    async def _admin_refusal(self, scope: Scope, presented: str | None) -> Refusal | None:
+        admin = self.settings.admin_key
+        if admin is None:
+            return (401, "unauthorized", "the admin API is off: MQ_ADMIN_KEY is not set")
+        if presented is not None and hmac.compare_digest(
+            presented.encode(), admin.get_secret_value().encode()
+        ):
+            return None
+        if presented is not None and await self._tenant_refusal(scope, presented) is None:
+            return (403, "forbidden", "a tenant's key cannot use the admin API")
+        return (401, "unauthorized", "missing or invalid admin key")

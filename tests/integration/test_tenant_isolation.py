@@ -108,3 +108,29 @@ def test_rotation_signs_with_both_secrets_during_the_grace(
     assert _verifies(newest, again.body, again.headers) == (True, True)
     assert _verifies(new, again.body, again.headers) == (True, True)
     assert _verifies(old, again.body, again.headers) == (False, False)
+
+
+def test_another_tenant_gets_404_on_every_route_of_a_job(api: Api, other_tenant: Api) -> None:
+    job = api.submit(chat_body("only acme may see this"))
+    api.wait_final(job["id"], callback=False)
+    base = f"{api.url}/v1/jobs/{job['id']}"
+    attempts = [
+        ("GET", base, None),
+        ("GET", f"{base}/events?format=json", None),
+        ("GET", f"{base}/results", None),
+        ("POST", f"{base}/cancel", None),
+        ("POST", f"{base}/tool-results", [{"tool_call_id": "x", "result": "y"}]),
+        ("POST", f"{base}/callback/redeliver", None),
+    ]
+    for method, url, body in attempts:
+        response = httpx.request(method, url, json=body, headers=other_tenant.headers(), timeout=10)
+        assert response.status_code == 404, (method, url, response.status_code)
+        assert response.json()["error"]["type"] == "not_found"
+    # Nor does the job show up in the other tenant's listings or event stream
+    listed = httpx.get(f"{api.url}/v1/jobs", headers=other_tenant.headers()).json()["data"]
+    assert job["id"] not in [j["id"] for j in listed]
+    page = httpx.get(
+        f"{api.url}/v1/events", params={"format": "json", "job_id": job["id"]},
+        headers=other_tenant.headers(),
+    )  # fmt: skip
+    assert job["id"] not in page.text
