@@ -19,6 +19,7 @@ from mistral_queue.dev.signing import signing_secret
 from mistral_queue.dev.stack import LocalStack
 from mistral_queue.webhooks.signing import sign_headers
 from tests.helpers import Api, Captured, chat_body, raw_receiver, wait_for
+from tests.integration.agent_support import tool_server, weather_job
 
 pytestmark = pytest.mark.timeout(90)
 
@@ -134,3 +135,17 @@ def test_another_tenant_gets_404_on_every_route_of_a_job(api: Api, other_tenant:
         headers=other_tenant.headers(),
     )  # fmt: skip
     assert job["id"] not in page.text
+
+
+def test_a_tool_call_made_for_one_tenant_fails_another_tenants_verifier(
+    api: Api, other_tenant: Api
+) -> None:
+    # Given acme points an HTTP tool at a server that verifies globex's secret
+    with tool_server('{"temp_c": 21}') as tools:
+        job = api.submit(weather_job(tools.url))
+        api.wait_final(job["id"], callback=False)
+    [request] = tools.received
+    # Then only acme's secret verifies the call, and it says whose job it is
+    assert _verifies(_secret(other_tenant), request.body, request.headers) == (False, False)
+    assert _verifies(_secret(api), request.body, request.headers) == (True, True)
+    assert orjson.loads(request.body)["data"]["tenant"] == "acme"
