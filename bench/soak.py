@@ -25,6 +25,7 @@ import orjson
 
 from bench.chaos import Chaos, Sink, job_body
 from bench.common import OUT_DIR, machine_line
+from mistral_queue.dev.signing import signing_secret
 from mistral_queue.dev.stack import LocalStack, launch
 from tests.faults.support import (
     duplicate_successes,
@@ -160,7 +161,7 @@ def soak(args: argparse.Namespace) -> None:
     try:
         faults = {"latency_ms": args.latency_ms}
         httpx.post(f"{stack.emulator.url}/_emulator/faults", json=faults).raise_for_status()
-        sink = Sink(stack.secret)
+        sink = Sink(signing_secret(stack))
         sink.start()
         chaos = Chaos(
             stack,

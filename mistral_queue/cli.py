@@ -12,6 +12,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
+from mistral_queue.cli_tenants import tenants_app
 from mistral_queue.config import load_settings
 from mistral_queue.errors import ConfigError, MistralQueueError
 
@@ -21,6 +22,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 console = Console(stderr=True)
+app.add_typer(tenants_app, name="tenants")
 
 Host = Annotated[str, typer.Option(help="Address to listen on.")]
 
@@ -140,15 +142,19 @@ def emulator(
 
 @app.command()
 def receiver(host: Host = "127.0.0.1", port: int = 8900) -> None:
-    """Serve a development webhook receiver that verifies and prints every callback."""
+    """Serve a development webhook receiver that verifies and prints every callback.
+
+    It accepts the signing secrets (as they are at its start) of every ``MQ_API_KEYS`` tenant.
+    """
     from mistral_queue.dev.receiver import serve_receiver
+    from mistral_queue.webhooks.tenant_secrets import static_tenant_keys
 
     settings = load_settings()
     try:
-        settings.require("webhook_secret")
+        settings.require("webhook_secret", "api_keys")
     except ConfigError as exc:
         raise _fail(exc) from None
-    serve_receiver(host, port, [s.get_secret_value() for s in settings.webhook_secret])
+    serve_receiver(host, port, static_tenant_keys(settings))
 
 
 @app.command()

@@ -6,18 +6,27 @@ Variables carry the ``MQ_`` prefix, except the two Mistral ones (``MISTRAL_API_K
 
 from __future__ import annotations
 
-import base64
-import binascii
 import ipaddress
 import json
 from functools import lru_cache
 from typing import Annotated, Any
 from urllib.parse import urlsplit
 
-from pydantic import AliasChoices, BaseModel, Field, SecretStr, ValidationError, field_validator
+from pydantic import (
+    AliasChoices,
+    BaseModel,
+    Field,
+    SecretStr,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+)
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from mistral_queue import secret_rules
 from mistral_queue.errors import ConfigError
+from mistral_queue.metrics import DEFAULT_METRICS_MODELS
+from mistral_queue.secret_rules import decode_webhook_secret
 
 #: Svix's production schedule, seconds between callback attempts (webhooks.md §3).
 DEFAULT_CALLBACK_DELAYS = (5.0, 300.0, 1800.0, 7200.0, 18000.0, 36000.0, 36000.0)
@@ -25,9 +34,6 @@ DEFAULT_CALLBACK_DELAYS = (5.0, 300.0, 1800.0, 7200.0, 18000.0, 36000.0, 36000.0
 #: Celery hard time limits per task queue, seconds: a chat run is at most ``max_attempts``
 #: calls of ``mistral_read_timeout`` plus short waits; a callback is three 15 s phases.
 DEFAULT_TIME_LIMITS = {"chat": 900.0, "agent": 1800.0, "batch": 600.0, "callbacks": 120.0}
-
-#: Standard Webhooks v1 §Secret: at least 192 bits of key material.
-MIN_WEBHOOK_SECRET_BYTES = 24
 
 
 class ApiKey(BaseModel):
@@ -52,24 +58,6 @@ def _split(value: Any) -> Any:
     if text.startswith("["):
         return json.loads(text)
     return [part.strip() for part in text.split(",") if part.strip()]
-
-
-def decode_webhook_secret(secret: str) -> bytes:
-    """Return the key bytes of a ``whsec_`` secret.
-
-    Raises:
-        ValueError: when the prefix is missing, the rest is not base64, or the key is shorter
-            than 24 bytes (Standard Webhooks v1 §Secret).
-    """
-    if not secret.startswith("whsec_"):
-        raise ValueError("must start with 'whsec_'")
-    try:
-        key = base64.b64decode(secret.removeprefix("whsec_"), validate=True)
-    except (binascii.Error, ValueError) as exc:
-        raise ValueError("the part after 'whsec_' is not valid base64") from exc
-    if len(key) < MIN_WEBHOOK_SECRET_BYTES:
-        raise ValueError(f"must decode to at least {MIN_WEBHOOK_SECRET_BYTES} bytes")
-    return key
 
 
 def is_local_url(url: str) -> bool:
@@ -149,13 +137,18 @@ class Settings(BaseSettings):
 
     # Intake API
     api_keys: Annotated[tuple[ApiKey, ...], NoDecode] = ()
+    #: Bearer key of the admin API (``/v1/admin/tenants``); unset turns that API off.
+    admin_key: SecretStr | None = None
     #: Largest accepted request body, bytes.
     max_body_bytes: int = Field(default=1_048_576, gt=0)
     #: Largest accepted request headers (names and values together), bytes.
     max_header_bytes: int = Field(default=16_384, gt=0)
 
     # Callbacks
+    #: The master ``whsec_…`` key tenants' signing secrets derive from (the first entry).
     webhook_secret: Annotated[tuple[SecretStr, ...], NoDecode] = ()
+    #: Seconds a tenant's previous signing secret keeps signing after a rotation (Svix: 1 day).
+    webhook_rotation_grace_seconds: float = Field(default=86400.0, ge=0)
     callback_allow_hosts: Annotated[tuple[str, ...], NoDecode] = ()
     callback_retry_delays: Annotated[tuple[float, ...], NoDecode] = DEFAULT_CALLBACK_DELAYS
     #: Seconds for one callback POST (Standard Webhooks recommends 15-30 s).
@@ -169,11 +162,17 @@ class Settings(BaseSettings):
     #: Per-model overrides, JSON: glob pattern -> {"rps", "tpm"}, first match wins, e.g.
     #: ``{"mistral-large-*": {"rps": 1}}``; each pattern has its own shared budget.
     rate_limits: dict[str, ModelRateLimit] = Field(default_factory=dict)
+    #: Models or glob patterns with their own metrics label (list); the others are ``other``.
+    metrics_models: Annotated[tuple[str, ...], NoDecode] = DEFAULT_METRICS_MODELS
     #: Seconds a worker may sleep for a rate-limit slot; longer waits go back to Celery.
     rate_limit_max_inline_wait: float = Field(default=0.5, ge=0)
     #: Share of the rate limits left unused to absorb the delay between taking a slot and
     #: the request reaching Mistral (0.05 = calls are spaced for 95% of the limit).
     rate_limit_headroom: float = Field(default=0.05, ge=0, le=0.5)
+
+    #: Agents each tenant may use, JSON: tenant -> list of agent ids or glob patterns, e.g.
+    #: ``{"acme": ["ag_acme_*"]}``; a tenant not listed may use every agent.
+    tenant_allowed_agents: dict[str, tuple[str, ...]] = Field(default_factory=dict)
 
     #: Jobs one tenant may run at once across the deployment; unset means no cap.
     tenant_max_concurrency: int | None = Field(default=None, gt=0)
@@ -220,6 +219,12 @@ class Settings(BaseSettings):
                 parsed.append(item)
         return parsed
 
+    @field_validator("api_keys", "admin_key", "flower_basic_auth")
+    @classmethod
+    def _strong(cls, value: Any, info: ValidationInfo) -> Any:
+        secret_rules.refuse_weak(str(info.field_name), value)
+        return value
+
     @field_validator("webhook_secret", mode="before")
     @classmethod
     def _parse_secrets(cls, value: Any) -> Any:
@@ -228,7 +233,9 @@ class Settings(BaseSettings):
             decode_webhook_secret(str(item))
         return items
 
-    @field_validator("callback_allow_hosts", "callback_retry_delays", mode="before")
+    @field_validator(
+        "callback_allow_hosts", "callback_retry_delays", "metrics_models", mode="before"
+    )
     @classmethod
     def _parse_list(cls, value: Any) -> Any:
         return _split(value)
@@ -237,6 +244,10 @@ class Settings(BaseSettings):
     @classmethod
     def _lower_hosts(cls, value: tuple[str, ...]) -> tuple[str, ...]:
         return tuple(host.lower().strip("[]") for host in value)
+
+    def metric_models(self) -> tuple[str, ...]:
+        """The configured models and patterns a ``model`` metrics label may be."""
+        return (*self.metrics_models, *self.rate_limits)
 
     @property
     def broker(self) -> str:

@@ -5,13 +5,21 @@ latency histograms inside the atomic job-change scripts (no extra round trip), u
 and tokens from the workers. One scrape of any API process therefore sees the whole
 deployment; workers need no metrics port. Hash fields are ``<metric>|<label>=<value>,…``;
 histogram buckets are stored per bucket and made cumulative when exported.
+
+No tenant can corrupt the scrape: the one label a tenant influences, ``model``, is a
+configured model or pattern (``MQ_METRICS_MODELS``, ``MQ_RATE_LIMITS``) or ``other``; label
+values are escaped by ``prometheus_client`` on export; and export keeps only the label names
+each metric is known to have and at most ``MAX_SERIES`` series per metric, so stray fields
+(from an older release, say) can neither break the format nor mint series.
 """
 
 from __future__ import annotations
 
+import fnmatch
 import math
+import re
 from collections import defaultdict
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
 import redis
@@ -19,6 +27,15 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Histo
 from prometheus_client.registry import Collector, CollectorRegistry
 
 from mistral_queue.jobs import keys
+
+#: Models (or glob patterns) that get their own ``model`` label in the metrics; others are
+#: ``other``, so no tenant can mint series (Mistral's public model aliases).
+DEFAULT_METRICS_MODELS = (
+    "mistral-small-latest", "mistral-medium-latest", "mistral-large-latest",
+    "magistral-small-latest", "magistral-medium-latest", "ministral-3b-latest",
+    "ministral-8b-latest", "codestral-latest", "devstral-small-latest", "devstral-medium-latest",
+    "pixtral-large-latest", "open-mistral-nemo", "mistral-embed", "mistral-ocr-latest",
+)  # fmt: skip
 
 #: Counters: name → help text.
 COUNTERS = {
@@ -30,6 +47,24 @@ COUNTERS = {
     "mq_tokens_total": "Tokens Mistral reported in usage, by model and kind.",
 }
 
+#: The label names each metric may have; a stored field with others is not exported.
+LABELS = {
+    "mq_jobs_accepted_total": {"type"},
+    "mq_jobs_finished_total": {"type", "status"},
+    "mq_events_total": {"type"},
+    "mq_upstream_calls_total": {"model", "status"},
+    "mq_tokens_total": {"model", "kind"},
+    "mq_job_queue_wait_seconds": {"type", "le"},
+    "mq_job_run_seconds": {"type", "status", "le"},
+    "mq_callback_delay_seconds": {"type", "le"},
+}
+
+#: Most series one metric exports (a backstop: the labels are bounded already).
+MAX_SERIES = 1000
+
+#: What a label value written by us looks like; anything else becomes ``other``.
+_SAFE_VALUE = re.compile(r"[A-Za-z0-9._:*?\[\]-]{1,100}")
+
 #: Histograms (seconds): name → help text.
 HISTOGRAMS = {
     "mq_job_queue_wait_seconds": "Time from acceptance to the first start, by type.",
@@ -38,9 +73,38 @@ HISTOGRAMS = {
 }
 
 
-def _split(field: str) -> tuple[str, dict[str, str]]:
+def model_label(model: str, known: Iterable[str]) -> str:
+    """The ``model`` label of a call: a configured model or glob pattern, else ``other``.
+
+    ``known`` is ``MQ_METRICS_MODELS`` then the ``MQ_RATE_LIMITS`` patterns; the first entry
+    equal to ``model``, or a pattern matching it, is the label (so ``mistral-large-*`` labels
+    every model it matches). An agent call (``agent:<id>``) is ``agent``: agent ids are chosen
+    by tenants.
+
+    Examples: ``model_label("mistral-small-latest", ["mistral-small-latest"])`` is the model;
+    ``model_label('x",evil="1', [...])`` is ``"other"``.
+    """
+    if model.startswith("agent:"):
+        return "agent"
+    for entry in known:
+        if _SAFE_VALUE.fullmatch(entry) and (entry == model or fnmatch.fnmatchcase(model, entry)):
+            return entry
+    return "other"
+
+
+def _split(field: str) -> tuple[str, dict[str, str]] | None:
+    """``(metric, labels)`` of a hash field, or None when it is not one we write."""
     name, _, raw = field.partition("|")
-    labels = dict(part.split("=", 1) for part in raw.split(",") if "=" in part)
+    base = name if name in LABELS else name.rsplit("_", 1)[0]
+    allowed = LABELS.get(base)
+    if allowed is None:
+        return None
+    labels: dict[str, str] = {}
+    for part in raw.split(",") if raw else []:
+        key, sep, value = part.partition("=")
+        if not sep or key not in allowed or key in labels:
+            return None
+        labels[key] = value
     return name, labels
 
 
@@ -84,9 +148,9 @@ class Snapshot(Collector):
     def _counters(self) -> Iterator[CounterMetricFamily]:
         samples: dict[str, list[tuple[dict[str, str], float]]] = defaultdict(list)
         for field, value in self.values.items():
-            name, labels = _split(field)
-            if name in COUNTERS:
-                samples[name].append((labels, float(value)))
+            split = _split(field)
+            if split is not None and split[0] in COUNTERS and len(samples[split[0]]) < MAX_SERIES:
+                samples[split[0]].append((split[1], float(value)))
         for name, help_text in COUNTERS.items():
             label_names = sorted({k for labels, _ in samples[name] for k in labels})
             family = CounterMetricFamily(name.removesuffix("_total"), help_text, labels=label_names)
@@ -97,14 +161,23 @@ class Snapshot(Collector):
     def _histograms(self) -> Iterator[HistogramMetricFamily]:
         series: dict[tuple[str, tuple[tuple[str, str], ...]], dict[str, Any]] = {}
         for field, value in self.values.items():
-            name, labels = _split(field)
+            split = _split(field)
+            if split is None:
+                continue
+            name, labels = split
             base = name.rsplit("_", 1)[0]
             if base not in HISTOGRAMS:
                 continue
             bound = labels.pop("le", None)
-            entry = series.setdefault((base, tuple(sorted(labels.items()))), {"buckets": {}})
+            key = (base, tuple(sorted(labels.items())))
+            if key not in series and len(series) >= MAX_SERIES * len(HISTOGRAMS):
+                continue
+            entry = series.setdefault(key, {"buckets": {}})
             if name.endswith("_bucket") and bound is not None:
-                entry["buckets"][float(bound)] = int(value)
+                try:
+                    entry["buckets"][float(bound)] = int(value)
+                except ValueError:
+                    continue
             elif name.endswith("_sum"):
                 entry["sum"] = float(value)
         for name, help_text in HISTOGRAMS.items():

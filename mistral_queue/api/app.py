@@ -10,10 +10,20 @@ from fastapi import FastAPI
 
 from mistral_queue import __version__, tracing
 from mistral_queue.api import errors
+from mistral_queue.api.auth_first import AuthFirst
 from mistral_queue.api.body_limits import BodyLimit, HeaderLimit
 from mistral_queue.api.deps import Services
 from mistral_queue.api.fanout import Hub
-from mistral_queue.api.routes import agent, events, health, jobs, metrics, results
+from mistral_queue.api.routes import (
+    admin,
+    agent,
+    events,
+    health,
+    jobs,
+    metrics,
+    results,
+    webhook_secret,
+)
 from mistral_queue.broker.dispatch import Publisher
 from mistral_queue.config import Settings, get_settings
 from mistral_queue.jobs.store import AsyncJobStore
@@ -94,6 +104,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(results.router)
     app.include_router(agent.router)
     app.include_router(events.router)
+    app.include_router(webhook_secret.router)
+    app.include_router(admin.router)
     # Batch bodies may be larger than other requests; the route holds others to the default.
     batch_limit = settings.max_body_bytes + settings.batch_max_bytes
     app.add_middleware(
@@ -101,5 +113,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         max_bytes=settings.max_body_bytes,
         overrides={("POST", "/v1/jobs"): batch_limit},
     )
+    # Outermost last: headers are bounded, then the key is checked, then the body is read.
+    app.add_middleware(AuthFirst, settings=settings)
     app.add_middleware(HeaderLimit, max_bytes=settings.max_header_bytes)
     return app

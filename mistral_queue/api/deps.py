@@ -2,20 +2,17 @@
 
 from __future__ import annotations
 
-import hmac
-import logging
 from dataclasses import dataclass
 from typing import Annotated
 
 import redis.asyncio as aredis
 from fastapi import Depends, HTTPException, Request
 
+from mistral_queue.api.auth_first import presented_key, static_tenant
 from mistral_queue.api.fanout import Hub
 from mistral_queue.broker.dispatch import Publisher
 from mistral_queue.config import Settings
 from mistral_queue.jobs.store import AsyncJobStore
-
-log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -44,33 +41,20 @@ async def get_services(request: Request) -> Services:
 ServicesDep = Annotated[Services, Depends(get_services)]
 
 
-def _presented_key(request: Request) -> str | None:
-    scheme, _, token = request.headers.get("authorization", "").partition(" ")
-    if scheme.lower() != "bearer" or not token.strip():
-        return None
-    return token.strip()
-
-
 async def get_tenant(request: Request, services: ServicesDep) -> str:
     """The tenant of the presented bearer key.
 
-    Every configured key is compared in constant time, so timing does not reveal a prefix.
+    ``auth_first.AuthFirst`` has checked the key before the body was read and left the tenant
+    in the request state; without that middleware (an app built otherwise) it is checked here.
 
     Raises:
         HTTPException: 401 when the key is missing or unknown (the key itself is never logged).
     """
-    presented = _presented_key(request)
-    tenant = None
-    if presented is not None:
-        given = presented.encode()
-        for api_key in services.settings.api_keys:
-            if hmac.compare_digest(given, api_key.key.get_secret_value().encode()):
-                tenant = api_key.tenant
+    tenant: str | None = getattr(request.state, "tenant", None)
     if tenant is None:
-        client = request.client.host if request.client else "?"
-        log.warning(
-            "rejected request from %s: %s API key", client, "no" if presented is None else "unknown"
-        )
+        presented = presented_key(request.headers.get("authorization"))
+        tenant = static_tenant(services.settings, presented)
+    if tenant is None:
         raise HTTPException(
             401, "missing or invalid API key", headers={"WWW-Authenticate": "Bearer"}
         )

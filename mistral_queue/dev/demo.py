@@ -13,6 +13,7 @@ from rich.console import Console
 from rich.table import Table
 
 from mistral_queue.dev.processes import HOST, free_port
+from mistral_queue.dev.signing import signing_secret
 from mistral_queue.dev.stack import LocalStack, launch
 from mistral_queue.submit import SubmitError, post_job
 
@@ -38,7 +39,7 @@ def _show(console: Console, local: LocalStack) -> None:
         table.add_row("Flower", local.flower.url)
     table.add_row("Redis (private)", local.redis.url)
     table.add_row("API key", local.api_key)
-    table.add_row("webhook secret", local.secret)
+    table.add_row("webhook secret", signing_secret(local))
     table.add_row("logs", str(local.stack.workdir))
     console.print(table)
     console.print("\nSubmit a job yourself:\n")

@@ -174,3 +174,40 @@ def batch_keys(job_id: str) -> tuple[str, ...]:
         batch_state(job_id),
         batch_pending(job_id),
     )
+
+
+def tenant_webhook_secret(tenant: str) -> str:
+    """Hash of a tenant's signing-secret state: ``counter``, ``previous``, ``rotated_at``."""
+    return f"{PREFIX}tenant:{tenant}:webhook-secret"
+
+
+def tenant_conversations(tenant: str) -> str:
+    """Set of the Mistral conversation ids the tenant's agent jobs got back."""
+    return f"{PREFIX}tenant:{tenant}:conversations"
+
+
+def tenant_files(tenant: str) -> str:
+    """Set of the Mistral file ids the tenant's batch jobs uploaded."""
+    return f"{PREFIX}tenant:{tenant}:files"
+
+
+#: Set of the ids of managed tenants (``/v1/admin/tenants``).
+TENANTS = f"{PREFIX}tenants"
+
+#: Set of the ids of deleted managed tenants: never given out again (their jobs remain).
+TENANTS_DELETED = f"{PREFIX}tenants:deleted"
+
+
+def tenant_record(tenant: str) -> str:
+    """Hash of a managed tenant: ``id``, ``created_at``, ``limits`` (JSON)."""
+    return f"{PREFIX}tenant:{tenant}:record"
+
+
+def tenant_keys(tenant: str) -> str:
+    """Hash of a managed tenant's API keys: key id -> ``<sha256 hex> <created_at>``."""
+    return f"{PREFIX}tenant:{tenant}:keys"
+
+
+def api_key(digest: str) -> str:
+    """Hash ``{"tenant", "key_id"}`` of the API key whose SHA-256 is ``digest`` (hex)."""
+    return f"{PREFIX}apikey:{digest}"

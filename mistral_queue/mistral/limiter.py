@@ -119,6 +119,7 @@ class RateLimiter:
         rng: random.Random | None = None,
     ) -> None:
         self.redis = client
+        self.settings = settings
         self.max_inline_wait = settings.rate_limit_max_inline_wait
         headroom = settings.rate_limit_headroom
         self.default = LimitGroup(

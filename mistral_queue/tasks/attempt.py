@@ -48,7 +48,7 @@ import redis
 
 from mistral_queue import tracing
 from mistral_queue.jobs import changes
-from mistral_queue.metrics import record_upstream_call
+from mistral_queue.metrics import model_label, record_upstream_call
 from mistral_queue.mistral.client import UpstreamResponse
 from mistral_queue.mistral.errors import RateLimited, UpstreamError
 from mistral_queue.mistral.limiter import RateLimiter, Reservation, estimate_tokens, pause_for
@@ -144,6 +144,8 @@ class CallLimit:
     def __init__(self, limiter: RateLimiter, model: str, body: dict[str, Any]) -> None:
         self.limiter = limiter
         self.model = model
+        # Bounded: a model name is chosen by a tenant, a metrics label must not be.
+        self._label = model_label(model, limiter.settings.metric_models())
         self.estimate = estimate_tokens(body)
         self._reservation: Reservation | None = None
 
@@ -176,7 +178,7 @@ class CallLimit:
         # Bookkeeping only: a Redis outage here must not lose the answer already received.
         with _best_effort("settle the rate limit"):
             self._settle(tokens)
-            record_upstream_call(self.limiter.redis, self.model, 200, usage)
+            record_upstream_call(self.limiter.redis, self._label, 200, usage)
 
     def _book_failure(self, error: UpstreamError) -> None:
         with _best_effort("record a failed call"):
@@ -184,7 +186,7 @@ class CallLimit:
                 self.limiter.penalize(pause_for(error), self.model)
             self._settle(0)
             status = error.status_code or error.error_type
-            record_upstream_call(self.limiter.redis, self.model, status, None)
+            record_upstream_call(self.limiter.redis, self._label, status, None)
 
     def _settle(self, tokens: int) -> None:
         if self._reservation is not None:

@@ -26,6 +26,7 @@ from mistral_queue.jobs.model import CallbackStatus, JobRecord, JobStatus, now_i
 from mistral_queue.tasks.runtime import runtime
 from mistral_queue.webhooks.delivery import DeliveryResult, deliver
 from mistral_queue.webhooks.signing import event_id
+from mistral_queue.webhooks.tenant_secrets import tenant_signing_keys
 
 log = logging.getLogger(__name__)
 
@@ -44,7 +45,8 @@ def payload(record: JobRecord) -> bytes:
         "type": event_type(event),
         # Only a final job has finished_at; a requires_action callback is about now.
         "timestamp": job.finished_at or now_iso(),
-        "data": job.model_dump(mode="json"),
+        # The tenant, so a receiver shared by several tenants knows whose secret to expect.
+        "data": {**job.model_dump(mode="json"), "tenant": record.tenant},
     }
     return orjson.dumps(body)
 
@@ -140,7 +142,7 @@ def send(record: JobRecord) -> float | None:
             url,
             msg_id,
             payload(record),
-            secrets=[s.get_secret_value() for s in settings.webhook_secret],
+            secrets=tenant_signing_keys(rt.redis, settings, record.tenant),
             timeout=settings.callback_timeout,
             allow_hosts=settings.callback_allow_hosts,
         )

@@ -103,24 +103,29 @@ def _addresses(infos: AddrInfo) -> tuple[IPAddress, ...]:
 def _finish(target: _Target, addresses: tuple[IPAddress, ...]) -> GuardedURL:
     """Check the resolved addresses: refuse when any one of them is unsafe."""
     if not addresses:
-        raise _refuse(f"{target.host} did not resolve", UnsafeReason.UNRESOLVABLE)
+        raise _refuse(_no_public_address(target.host), UnsafeReason.UNRESOLVABLE)
     if not target.allow_listed:
         for ip in addresses:
             problem = address_problem(ip)
             if problem is not None:
                 reason, label = problem
-                subject = target.host
-                if target.literal is None:
-                    subject = f"{target.host} resolves to {ip}, which"
-                raise _refuse(f"{subject} is {label}", reason)
+                # A name gets the same answer whether it does not resolve or resolves to an
+                # internal address, so the guard is no oracle of internal DNS.
+                why = _no_public_address(target.host)
+                if target.literal is not None:
+                    why = f"{target.host} is {label}"
+                raise _refuse(why, reason)
     return GuardedURL(
         target.url, target.scheme, target.host, target.port, addresses, target.allow_listed
     )
 
 
+def _no_public_address(host: str) -> str:
+    return f"{host} does not resolve to a public address"
+
+
 def _unresolvable(target: _Target, exc: Exception) -> UnsafeURLError:
-    why = f"{target.host} did not resolve ({exc})"
-    return _refuse(why, UnsafeReason.UNRESOLVABLE)
+    return _refuse(_no_public_address(target.host), UnsafeReason.UNRESOLVABLE)
 
 
 def resolve(host: str, port: int) -> AddrInfo:

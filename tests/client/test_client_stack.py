@@ -24,6 +24,7 @@ from mistral_queue_client import (
 )
 
 from mistral_queue.dev.processes import cli
+from mistral_queue.dev.signing import signing_secret
 from mistral_queue.dev.stack import LocalStack
 from tests.helpers import Api, raw_receiver, wait_for
 
@@ -201,15 +202,15 @@ def test_webhooks_verify_accepts_a_real_callback_and_refuses_tampering(
     assert redelivered.id == job.id
     assert again.headers["webhook-id"] == captured.headers["webhook-id"]
 
-    payload = webhooks.verify(captured.body, captured.headers, stack.secret)
+    # Callbacks are signed with the tenant's own secret (the master verifies none).
+    secret = signing_secret(stack, "acme")
+    payload = webhooks.verify(captured.body, captured.headers, secret)
     assert payload["type"] == "job.succeeded" and payload["data"]["id"] == job.id
     # Rotation: any of several secrets may match
     other = "whsec_" + "QUJDREVGR0hJSktMTU5PUFFSU1RVVldYWVo="
-    assert webhooks.verify(captured.body, captured.headers, [other, stack.secret]) == payload
+    assert webhooks.verify(captured.body, captured.headers, [other, secret]) == payload
     with pytest.raises(webhooks.WebhookVerificationError):
-        webhooks.verify(
-            captured.body.replace(b"succeeded", b"failed"), captured.headers, stack.secret
-        )
+        webhooks.verify(captured.body.replace(b"succeeded", b"failed"), captured.headers, secret)
     with pytest.raises(webhooks.WebhookVerificationError):
         webhooks.verify(captured.body, captured.headers, other)
 

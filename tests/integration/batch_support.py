@@ -8,6 +8,8 @@ from typing import Any
 import httpx
 import redis
 
+from mistral_queue.dev.stack import LocalStack
+from mistral_queue.jobs.ownership import record_file
 from tests.helpers import Api, events
 
 MODEL = "mistral-small-latest"
@@ -80,6 +82,22 @@ def upload(emulator_url: str, lines: list[dict[str, Any]], purpose: str = "batch
     )
     assert response.status_code == 200, response.text
     return str(response.json()["id"])
+
+
+def upload_owned(
+    stack: LocalStack, lines: list[dict[str, Any]], purpose: str = "batch", tenant: str = "acme"
+) -> str:
+    """Upload ``lines`` and record the file as ``tenant``'s, as a batch job of its would.
+
+    With the shared Mistral key a tenant may name only files its own jobs uploaded.
+    """
+    file_id = upload(stack.emulator.url, lines, purpose)
+    client = redis.Redis.from_url(stack.redis.url, decode_responses=True)
+    try:
+        record_file(client, tenant, file_id)
+    finally:
+        client.close()
+    return file_id
 
 
 def progress_events(client: redis.Redis, job_id: str) -> list[dict[str, Any]]:

@@ -14,6 +14,7 @@ import httpx
 import pytest
 import redis
 
+from mistral_queue.dev.signing import signing_secret
 from mistral_queue.dev.stack import LocalStack, launch
 from tests.conftest import TEST_ENV
 from tests.helpers import Api, chat_body, emulator_calls, events, raw_receiver, wait_for
@@ -46,7 +47,7 @@ def test_agent_completion_calls_back_with_the_agents_answer(stack: LocalStack, a
         final = api.wait_final(job["id"])
         captured = wait_for(lambda: receiver.for_job(job["id"]), 10, "the callback")
 
-    [payload] = payloads(captured, stack.secret)
+    [payload] = payloads(captured, signing_secret(stack))
     assert payload["type"] == "job.succeeded"
     result = payload["data"]["result"]
     assert result["mode"] == "completion"
@@ -72,7 +73,7 @@ def test_conversation_waits_for_tool_results_then_finishes(
         )
         # Then the job waits, and the requires_action callback carries the pending call
         first = wait_for(lambda: receiver.for_job(job["id"]), 30, "requires_action callback")
-        [waiting] = payloads(first, stack.secret)
+        [waiting] = payloads(first, signing_secret(stack))
         assert waiting["type"] == "job.requires_action"
         assert first[0].headers["webhook-id"] == f"msg_{job['id'][4:]}_job_requires_action_1"
         [call] = waiting["data"]["pending_tool_calls"]
@@ -95,7 +96,7 @@ def test_conversation_waits_for_tool_results_then_finishes(
         final = api.wait_final(job["id"])
         done = wait_for(lambda: receiver.for_job(job["id"])[1:], 10, "the final callback")
 
-    [succeeded] = payloads(done, stack.secret)
+    [succeeded] = payloads(done, signing_secret(stack))
     assert succeeded["type"] == "job.succeeded"
     assert done[0].headers["webhook-id"] == f"msg_{job['id'][4:]}_job_succeeded"
     result = final["result"]
@@ -247,7 +248,9 @@ def test_requires_action_timeout_fails_the_job(impatient_stack: LocalStack) -> N
     assert final["status"] == "failed"
     assert final["error"]["type"] == "requires_action_timeout"
     assert final["pending_tool_calls"] is None
-    types = [p["type"] for p in payloads(receiver.for_job(job["id"]), impatient_stack.secret)]
+    types = [
+        p["type"] for p in payloads(receiver.for_job(job["id"]), signing_secret(impatient_stack))
+    ]
     assert types == ["job.requires_action", "job.failed"]
     assert captured[-1].headers["webhook-id"] == f"msg_{job['id'][4:]}_job_failed"
     assert final["callback"]["status"] == "delivered" and final["callback"]["attempts"] == 1

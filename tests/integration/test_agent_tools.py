@@ -9,6 +9,7 @@ import pytest
 import redis
 from standardwebhooks import Webhook
 
+from mistral_queue.dev.signing import signing_secret
 from mistral_queue.dev.stack import LocalStack
 from tests.helpers import Api, emulator_calls, events
 from tests.integration.agent_support import (
@@ -36,7 +37,7 @@ def test_http_tool_gets_a_signed_call_and_its_answer_is_used(
 
     assert final["status"] == "succeeded", final["error"]
     [request] = tools.received
-    call = Webhook(stack.secret).verify(request.body, request.headers)
+    call = Webhook(signing_secret(stack)).verify(request.body, request.headers)
     assert call["type"] == "tool.call"
     assert call["data"]["name"] == "get_weather"
     assert call["data"]["arguments"] == {"city": "Paris"}
@@ -118,7 +119,7 @@ def test_streamed_steps_send_deltas_and_the_same_result(
 
     assert final["status"] == "succeeded", final["error"]
     [request] = tools.received
-    call = Webhook(stack.secret).verify(request.body, request.headers)
+    call = Webhook(signing_secret(stack)).verify(request.body, request.headers)
     assert call["data"]["arguments"] == {"city": "Paris"}
     answer = final["result"]["outputs"][-1]
     assert answer["type"] == "message.output"

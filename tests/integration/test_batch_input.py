@@ -10,8 +10,9 @@ import pytest
 import redis
 
 from mistral_queue.dev.stack import LocalStack
+from mistral_queue.jobs.ownership import record_file
 from tests.helpers import Api, api_error, chat_body, extra_api
-from tests.integration.batch_support import batch_body, requests_of, upload
+from tests.integration.batch_support import batch_body, requests_of, upload_owned
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -77,7 +78,7 @@ def test_too_many_bytes_is_413_and_stores_nothing(small_api: Api, stack_redis: r
 
 
 def test_an_input_file_over_the_limits_is_413(stack: LocalStack, small_api: Api) -> None:
-    file_id = upload(stack.emulator.url, requests_of(11))
+    file_id = upload_owned(stack, requests_of(11))
     error = api_error(small_api.post(batch_body(input_file=file_id)), 413)
     assert "10 requests" in error["message"]
 
@@ -93,21 +94,28 @@ def test_a_chat_body_above_its_limit_is_still_413(api: Api) -> None:
     assert api_error(api.post(chat_body("x" * 1_100_000)), 413)["type"] == "too_large"
 
 
-def test_an_unknown_input_file_is_422(api: Api) -> None:
-    error = api_error(api.post(batch_body(input_file="no-such-file")), 422)
+def test_an_unknown_input_file_is_404(api: Api) -> None:
+    # No job of the tenant uploaded it: refused before Mistral is asked.
+    error = api_error(api.post(batch_body(input_file="no-such-file")), 404)
     assert error["details"][0]["field"] == "request.input_file"
-    assert "no-such-file" in error["message"]
+
+
+def test_a_file_mistral_no_longer_has_is_422(stack: LocalStack, stack_redis: redis.Redis) -> None:
+    record_file(stack_redis, "acme", "gone-file")
+    error = api_error(Api(stack.api.url, "key-acme").post(batch_body(input_file="gone-file")), 422)
+    assert error["details"][0]["field"] == "request.input_file"
+    assert "gone-file" in error["message"]
 
 
 def test_an_input_file_not_for_batches_is_422(stack: LocalStack, api: Api) -> None:
-    file_id = upload(stack.emulator.url, requests_of(2), purpose="fine-tune")
+    file_id = upload_owned(stack, requests_of(2), purpose="fine-tune")
     error = api_error(api.post(batch_body(input_file=file_id)), 422)
     assert "purpose 'batch'" in error["message"]
 
 
 def test_a_bad_line_in_an_input_file_fails_the_job(stack: LocalStack, api: Api) -> None:
     lines = [*requests_of(2), requests_of(1)[0]]
-    file_id = upload(stack.emulator.url, lines)
+    file_id = upload_owned(stack, lines)
     job = api.submit(batch_body(input_file=file_id, mode="direct"))
     final = api.wait_final(job["id"], timeout=30, callback=False)
     assert final["status"] == "failed"

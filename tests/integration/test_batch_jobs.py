@@ -11,6 +11,7 @@ import pytest
 import redis
 from standardwebhooks import Webhook
 
+from mistral_queue.dev.signing import signing_secret
 from mistral_queue.dev.stack import LocalStack
 from tests.helpers import Api, emulator_calls, events, raw_receiver, wait_for
 from tests.integration.batch_support import (
@@ -20,7 +21,7 @@ from tests.integration.batch_support import (
     progress_events,
     requests_of,
     results,
-    upload,
+    upload_owned,
 )
 
 pytestmark = pytest.mark.timeout(120)
@@ -81,7 +82,7 @@ def test_api_mode_batch_runs_on_mistrals_batch_api(
     assert lines[3]["response"]["body"]["choices"][0]["message"]["content"] == "Echo: hello 3"
     # And one signed callback carries the summary, not the results
     assert len(captured) == 1
-    payload = Webhook(stack.secret).verify(captured[0].body, captured[0].headers)
+    payload = Webhook(signing_secret(stack)).verify(captured[0].body, captured[0].headers)
     assert payload["type"] == "job.succeeded"
     assert payload["data"]["result"] == summary
     assert "Echo" not in captured[0].body.decode()
@@ -135,7 +136,7 @@ def test_direct_mode_retries_and_keeps_a_failed_line(
 @pytest.mark.parametrize("mode", ["api", "direct"])
 def test_batch_from_an_uploaded_input_file(stack: LocalStack, api: Api, mode: str) -> None:
     # Given a JSONL file uploaded to Mistral with purpose batch
-    file_id = upload(stack.emulator.url, requests_of(5, f"from a file ({mode})"))
+    file_id = upload_owned(stack, requests_of(5, f"from a file ({mode})"))
 
     job = api.submit(batch_body(input_file=file_id, mode=mode))
     final = api.wait_final(job["id"], timeout=60, callback=False)

@@ -8,6 +8,7 @@ import pytest
 import redis
 from standardwebhooks import Webhook
 
+from mistral_queue.dev.signing import signing_secret
 from mistral_queue.dev.stack import LocalStack
 from tests.helpers import Api, chat_body, emulator_calls, events, raw_receiver, wait_for
 
@@ -25,7 +26,7 @@ def test_job_succeeds_with_a_verified_callback(stack: LocalStack, api: Api) -> N
         captured = wait_for(lambda: receiver.for_job(job["id"]), 10, "the callback")
 
     # Then any Standard Webhooks library verifies it unchanged
-    payload = Webhook(stack.secret).verify(captured[0].body, captured[0].headers)
+    payload = Webhook(signing_secret(stack)).verify(captured[0].body, captured[0].headers)
     assert payload["type"] == "job.succeeded"
     assert payload["data"]["id"] == job["id"]
     completion = payload["data"]["result"]
@@ -97,7 +98,7 @@ def test_callback_retried_with_the_same_webhook_id(stack: LocalStack, api: Api) 
     assert len(attempts) == 3
     assert len({a.headers["webhook-id"] for a in attempts}) == 1
     for attempt in attempts:
-        Webhook(stack.secret).verify(attempt.body, attempt.headers)
+        Webhook(signing_secret(stack)).verify(attempt.body, attempt.headers)
 
 
 def test_callback_fails_after_the_whole_schedule(

@@ -114,3 +114,21 @@ def test_flower_refuses_to_serve_beyond_localhost_without_auth(stack: LocalStack
     )
     assert result.returncode == 2
     assert "MQ_FLOWER_BASIC_AUTH" in result.stderr
+
+
+def test_hostile_model_names_leave_metrics_parseable(api: Api) -> None:
+    # Given jobs whose model names try to break or extend the exposition format
+    hostile = ['x",evil="1', "a\nmq_fake_total 1", "a,status=999", "ünïcode|b=c", "m\\"]
+    before = _samples(api)
+    jobs = [api.submit(chat_body("hostile", model=model)) for model in hostile]
+    for job in jobs:
+        api.wait_final(job["id"], callback=False)
+    # Then /metrics still parses, mints no label or series, and counts them as "other"
+    after = _samples(api)
+    assert "mq_fake_total" not in after
+    calls = after["mq_upstream_calls_total"]
+    assert all(set(labels) == {"model", "status"} for labels, _ in calls)
+    models = {labels["model"] for labels, _ in calls}
+    assert not models & set(hostile)
+    other = _value(after, "mq_upstream_calls_total", model="other")
+    assert other - _value(before, "mq_upstream_calls_total", model="other") >= len(hostile)

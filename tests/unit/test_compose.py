@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import base64
 import re
+import secrets
 import shlex
 from pathlib import Path
 from typing import Any
@@ -14,7 +16,8 @@ from pydantic import AliasChoices
 
 from mistral_queue.broker.celery_config import celery_config
 from mistral_queue.cli import app
-from mistral_queue.config import Settings
+from mistral_queue.config import Settings, load_settings
+from mistral_queue.errors import ConfigError
 
 ROOT = Path(__file__).resolve().parents[2]
 APP_SERVICES = ("api", "worker", "flower", "emulator", "receiver")
@@ -164,13 +167,31 @@ def test_every_variable_is_a_setting(services: dict[str, dict[str, Any]]) -> Non
     assert ours <= known, f"not Settings variables: {sorted(ours - known)}"
 
 
-def test_env_example_and_compose_env_load(
+def test_env_example_placeholders_are_refused(
     services: dict[str, dict[str, Any]], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The shipped placeholders are well-formed: the API's whole environment validates."""
+    """The shipped placeholders must be replaced: start-up names each one left in."""
     example = env_example()
     assert {"MQ_API_KEYS", "MQ_WEBHOOK_SECRET", "MQ_FLOWER_BASIC_AUTH"} <= set(example)
     for name, value in {**example, **environment(services["api"])}.items():
+        monkeypatch.setenv(name, resolve(value))
+    with pytest.raises(ConfigError) as caught:
+        load_settings(_env_file=None)
+    for name in ("MQ_API_KEYS", "MQ_WEBHOOK_SECRET", "MQ_FLOWER_BASIC_AUTH"):
+        assert name in str(caught.value)
+    assert "placeholder" in str(caught.value)
+
+
+def test_env_example_with_its_placeholders_filled_loads(
+    services: dict[str, dict[str, Any]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Otherwise the shipped file is well-formed: the API's whole environment validates."""
+    filled = {
+        "MQ_API_KEYS": f"{secrets.token_urlsafe(32)}:default",
+        "MQ_WEBHOOK_SECRET": "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode(),
+        "MQ_FLOWER_BASIC_AUTH": f"admin:{secrets.token_urlsafe(16)}",
+    }
+    for name, value in {**env_example(), **environment(services["api"]), **filled}.items():
         monkeypatch.setenv(name, resolve(value))
     settings = Settings(_env_file=None)
     settings.require("api_keys", "webhook_secret", "mistral_api_key")

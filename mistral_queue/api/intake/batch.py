@@ -24,6 +24,7 @@ from mistral_queue.jobs import keys
 from mistral_queue.jobs.batchstate import PAGE
 from mistral_queue.mistral.client import get_client
 from mistral_queue.mistral.errors import RequestRejected, UpstreamError
+from mistral_queue.mistral.ids import id_path
 
 
 @dataclass(frozen=True)
@@ -133,7 +134,7 @@ async def _check_input_file(settings: Settings, file_id: str) -> int:
 
     def fetch() -> dict[str, Any]:
         # Each worker thread of anyio's pool has its own client (get_client is per thread).
-        return get_client(settings).get(f"/v1/files/{file_id}").json
+        return get_client(settings).get(id_path("/v1/files", file_id)).json
 
     try:
         info = await anyio.to_thread.run_sync(fetch)

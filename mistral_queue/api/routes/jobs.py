@@ -15,6 +15,7 @@ from mistral_queue import tracing
 from mistral_queue.api.deps import Services, ServicesDep, TenantDep
 from mistral_queue.api.errors import ApiError
 from mistral_queue.api.intake import batch as batch_intake
+from mistral_queue.api.intake.lanes import check_lanes
 from mistral_queue.api.orjson_route import OrjsonRoute
 from mistral_queue.api.schemas.agent import check_tool_urls
 from mistral_queue.api.schemas.jobs import (
@@ -72,6 +73,7 @@ async def create_job(
         await check_url_async(body.callback_url, settings.callback_allow_hosts)
     if isinstance(body, AgentJobCreate):
         await check_tool_urls(body.request, settings.callback_allow_hosts)
+    await check_lanes(services.redis, settings, tenant, body)
     job_type = JobType(body.type)
     job_id = new_job_id()
     request, digest, batch = await _prepared(body, raw, services, job_id)

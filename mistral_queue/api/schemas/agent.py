@@ -26,6 +26,7 @@ from pydantic import (
 from mistral_queue.api.errors import ApiError
 from mistral_queue.api.schemas.common import HTTP_URL, ChatMessage
 from mistral_queue.jobs.agent import ToolCall, ToolResult
+from mistral_queue.mistral.ids import UPSTREAM_ID_PATTERN
 from mistral_queue.webhooks.errors import UnsafeReason, UnsafeURLError
 from mistral_queue.webhooks.guard import check_url_async
 
@@ -97,7 +98,7 @@ class _AgentRequest(BaseModel):
 class AgentCompletionRequest(_AgentRequest):
     """An agents completion: sent to ``POST /v1/agents/completions``."""
 
-    agent_id: str = Field(min_length=1, max_length=200)
+    agent_id: str = Field(min_length=1, max_length=200, pattern=UPSTREAM_ID_PATTERN)
     messages: list[ChatMessage] = Field(min_length=1)
 
 
@@ -107,9 +108,17 @@ class ConversationRequest(_AgentRequest):
     inputs: (
         Annotated[str, Field(min_length=1)] | Annotated[list[dict[str, Any]], Field(min_length=1)]
     )
-    conversation_id: str | None = Field(default=None, min_length=1, max_length=200)
+    conversation_id: str | None = Field(
+        default=None, min_length=1, max_length=200, pattern=UPSTREAM_ID_PATTERN
+    )
     model: str | None = Field(default=None, min_length=1, max_length=200)
-    agent_id: str | None = Field(default=None, min_length=1, max_length=200, validate_default=True)
+    agent_id: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=200,
+        pattern=UPSTREAM_ID_PATTERN,
+        validate_default=True,
+    )
     completion_args: dict[str, Any] | None = None
     handoff_execution: Literal["client", "server"] | None = None
     store: bool | None = None

@@ -12,6 +12,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from mistral_queue.mistral.batches import Endpoint
+from mistral_queue.mistral.ids import UPSTREAM_ID_PATTERN
 
 #: Longest ``custom_id``, characters.
 MAX_CUSTOM_ID = 512
@@ -44,6 +45,7 @@ class BatchRequest(BaseModel):
         default=None,
         min_length=1,
         max_length=200,
+        pattern=UPSTREAM_ID_PATTERN,
         description="The agent of every request (required for /v1/agents/completions).",
     )
     requests: list[BatchItem] | None = Field(
@@ -53,7 +55,7 @@ class BatchRequest(BaseModel):
     )
     input_file: str | None = Field(
         default=None,
-        pattern=r"^[A-Za-z0-9_-]{1,200}$",
+        pattern=UPSTREAM_ID_PATTERN,
         description="Id of a JSONL file uploaded to Mistral (purpose batch) holding the lines.",
     )
     mode: Literal["api", "direct"] | None = Field(

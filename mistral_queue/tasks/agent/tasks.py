@@ -26,6 +26,7 @@ from mistral_queue.broker.names import RUN_TASKS
 from mistral_queue.jobs import changes
 from mistral_queue.jobs.agent import AgentProgress, Step, ToolCall, ToolResult
 from mistral_queue.jobs.model import JobType
+from mistral_queue.jobs.ownership import record_conversation
 from mistral_queue.mistral.client import get_client
 from mistral_queue.tasks.agent.errors import AgentError, StepLimitExceeded, ToolAttemptError
 from mistral_queue.tasks.agent.stream import assemble_conversation
@@ -33,6 +34,7 @@ from mistral_queue.tasks.agent.tool_calls import call_tool, tool_request
 from mistral_queue.tasks.agent.wire import Call, max_steps, mode_of, tool_urls, wire_for
 from mistral_queue.tasks.base import JobRun, JobStopped, enqueue_callback, finish, record, run_job
 from mistral_queue.tasks.chat_stream import Coalescer, assemble
+from mistral_queue.webhooks.tenant_secrets import tenant_signing_keys
 
 log = logging.getLogger(__name__)
 
@@ -87,6 +89,8 @@ class AgentRunner:
             lambda n: self._fetch(call, n), body=limit_body, attempts_before=before
         )
         reply = self.wire.read(answer)
+        if reply.conversation_id:
+            record_conversation(self.run.rt.redis, self.run.tenant, reply.conversation_id)
         step = Step(
             step=len(steps) + 1,
             inputs=call.inputs,
@@ -136,7 +140,14 @@ class AgentRunner:
             if url is None:
                 continue
             self.run.check_deadline()
-            request = tool_request(self.run.job_id, call, url, self.progress.conversation_id)
+            request = tool_request(
+                self.run.job_id,
+                call,
+                url,
+                self.progress.conversation_id,
+                tenant=self.run.tenant,
+                keys=tuple(tenant_signing_keys(self.run.rt.redis, settings, self.run.tenant)),
+            )
             text, attempts = call_tool(request, settings, partial(self._tool_retrying, call))
             answer = ToolResult(tool_call_id=call.tool_call_id, result=text)
             self.progress = self.progress.add_results([answer])

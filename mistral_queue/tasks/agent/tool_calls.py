@@ -1,9 +1,10 @@
 """HTTP tools: the worker calls a function tool's ``url`` itself and uses its answer as the result.
 
-A call is a Standard Webhooks message signed exactly like a callback (same secrets; a stable
+A call is a Standard Webhooks message signed exactly like a callback (the job's tenant's
+secrets only, ``webhooks.tenant_secrets``; a stable
 ``webhook-id`` per tool call, so a tool server can de-duplicate retries), sent through the
 same URL guard and address-pinned transport (``webhooks.guard``, ``webhooks.pinned_transport``).
-Body: ``{"type": "tool.call", "timestamp", "data": {"job_id", "tool_call_id", "name",
+Body: ``{"type": "tool.call", "timestamp", "data": {"job_id", "tenant", "tool_call_id", "name",
 "arguments", "conversation_id"}}``. The text of a 2xx answer (at most ``MAX_RESULT_BYTES``) is
 the function result. Connection errors, timeouts, 408, 429 and 5xx are retried with
 full-jitter backoff (honouring ``Retry-After``); anything else fails at once.
@@ -49,19 +50,33 @@ class ToolRequest:
     url: str
     msg_id: str
     body: bytes
+    #: The job's tenant's signing keys, current first.
+    keys: tuple[bytes, ...]
 
 
-def tool_request(job_id: str, call: ToolCall, url: str, conversation_id: str | None) -> ToolRequest:
-    """The signed message for ``call``; its ``webhook-id`` is ``msg_<job>_tool_<call id>``."""
+def tool_request(
+    job_id: str,
+    call: ToolCall,
+    url: str,
+    conversation_id: str | None,
+    *,
+    tenant: str,
+    keys: tuple[bytes, ...],
+) -> ToolRequest:
+    """The signed message for ``call``; its ``webhook-id`` is ``msg_<job>_tool_<call id>``.
+
+    ``keys`` are the tenant's signing keys (``tenant_signing_keys``), never the master.
+    """
     data = {
         "job_id": job_id,
+        "tenant": tenant,
         "tool_call_id": call.tool_call_id,
         "name": call.name,
         "arguments": _arguments(call.arguments),
         "conversation_id": conversation_id,
     }
     body = orjson.dumps({"type": "tool.call", "timestamp": now_iso(), "data": data})
-    return ToolRequest(call, url, event_id(job_id, f"tool.{call.tool_call_id}"), body)
+    return ToolRequest(call, url, event_id(job_id, f"tool.{call.tool_call_id}"), body, keys)
 
 
 def _arguments(raw: Any) -> Any:
@@ -141,8 +156,8 @@ def post_once(request: ToolRequest, settings: Settings, client: httpx.Client | N
     Raises:
         ToolAttemptError: the attempt failed; ``retryable`` says whether to try again.
     """
-    secrets = [s.get_secret_value() for s in settings.webhook_secret]
-    headers = {**sign_headers(request.msg_id, request.body, secrets), "user-agent": USER_AGENT}
+    signed = sign_headers(request.msg_id, request.body, request.keys)
+    headers = {**signed, "user-agent": USER_AGENT}
     try:
         guarded = check_url(request.url, settings.callback_allow_hosts)
     except UnsafeURLError as exc:

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from mistral_queue.jobs.agent import AgentProgress, Mode, ToolCall, ToolResult
+from mistral_queue.mistral.ids import id_path, is_upstream_id
 from mistral_queue.tasks.agent.errors import InvalidAgentResponse
 
 AGENTS_COMPLETIONS = "/v1/agents/completions"
@@ -123,7 +124,7 @@ class ConversationWire:
         # An append takes no agent, model or tools: the conversation has them already.
         kept = ("inputs", "stream", "tool_confirmations", *_APPEND_FIELDS)
         append = {k: body[k] for k in kept if k in body}
-        return Call(f"{CONVERSATIONS}/{conversation_id}", append, entries)
+        return Call(id_path(CONVERSATIONS, conversation_id), append, entries)
 
     def next(self, request: dict[str, Any], progress: AgentProgress) -> Call:
         if not progress.conversation_id:
@@ -131,13 +132,15 @@ class ConversationWire:
         inputs = [_function_result(r) for r in progress.ordered_results()]
         body: dict[str, Any] = {"inputs": inputs, "stream": bool(request.get("stream"))}
         body |= {k: request[k] for k in _APPEND_FIELDS if k in request}
-        return Call(f"{CONVERSATIONS}/{progress.conversation_id}", body, inputs)
+        return Call(id_path(CONVERSATIONS, progress.conversation_id), body, inputs)
 
     def read(self, answer: dict[str, Any]) -> Reply:
         outputs = _list(answer.get("outputs"), "outputs")
         conversation_id = answer.get("conversation_id")
         if not isinstance(conversation_id, str) or not conversation_id:
             raise InvalidAgentResponse("the answer has no conversation_id")
+        if not is_upstream_id(conversation_id):
+            raise InvalidAgentResponse("the answer's conversation_id is not a Mistral id")
         calls = [
             _call(entry.get("tool_call_id"), entry.get("name"), entry.get("arguments"))
             for entry in outputs

@@ -22,6 +22,7 @@ from celery import Celery
 
 from mistral_queue.broker import dispatch
 from mistral_queue.jobs.batchstate import PAGE, BatchState
+from mistral_queue.jobs.ownership import record_file
 from mistral_queue.mistral.batches import (
     JOB_METADATA_KEY,
     BatchSnapshot,
@@ -31,6 +32,7 @@ from mistral_queue.mistral.batches import (
 )
 from mistral_queue.mistral.client import get_client
 from mistral_queue.mistral.errors import DeferRetry, UpstreamError
+from mistral_queue.mistral.ids import id_path
 from mistral_queue.tasks.base import JobRun, JobStopped
 from mistral_queue.tasks.batch import outcome
 from mistral_queue.tasks.batch.errors import BatchFailed, Handled
@@ -124,6 +126,8 @@ def _upload(run: JobRun, state: BatchState) -> str:
             return str(response.json["id"])
 
         file_id = run.call(attempt, body=_limit_body(run))
+    # Recorded before use, so the tenant (and only it) may reuse it as an input_file.
+    record_file(run.rt.redis, run.tenant, file_id)
     state.put(input_file=file_id)
     return file_id
 
@@ -194,7 +198,7 @@ def _progress(run: JobRun, snapshot: BatchSnapshot) -> dict[str, Any]:
 def _fetch(run: JobRun, state: BatchState, batch_id: str) -> BatchSnapshot | None:
     """The batch job now, or None after a passing failure (the next poll tries again)."""
     client = get_client(run.rt.settings)
-    path = f"{BATCH_JOBS_PATH}/{batch_id}"
+    path = id_path(BATCH_JOBS_PATH, batch_id)
     try:
         response = run.rt.policy.call(
             lambda n: client.get(path, request_id=f"{run.job_id}:poll:{n}")
@@ -213,7 +217,7 @@ def _fetch(run: JobRun, state: BatchState, batch_id: str) -> BatchSnapshot | Non
 def download_lines(rt: Runtime, file_id: str, job_id: str) -> Iterator[bytes]:
     """The non-blank lines of a Mistral file, streamed (``GET /v1/files/{id}/content``)."""
     client = get_client(rt.settings)
-    return iter_lines(client.download(f"{FILES_PATH}/{file_id}/content",
+    return iter_lines(client.download(id_path(FILES_PATH, file_id, "content"),
                                       request_id=f"{job_id}:download"))  # fmt: skip
 
 
@@ -253,7 +257,7 @@ def cancel_upstream(rt: Runtime, state: BatchState) -> None:
     if not batch_id or info.get("upstream_done") or not state.claim("cancel_sent"):
         return
     client = get_client(rt.settings)
-    path = f"{BATCH_JOBS_PATH}/{batch_id}/cancel"
+    path = id_path(BATCH_JOBS_PATH, batch_id, "cancel")
     try:
         rt.policy.call(lambda n: client.post(path, {}, request_id=f"{state.job_id}:cancel:{n}"))
     except (DeferRetry, UpstreamError) as exc:
