@@ -233,6 +233,13 @@ class Settings(BaseSettings):
             decode_webhook_secret(str(item))
         return items
 
+    @field_validator("mistral_base_url")
+    @classmethod
+    def _strip_api_version(cls, value: str) -> str:
+        # The client's paths start with /v1 (as the SDK's server_url has none), so the
+        # https://api.mistral.ai/v1 form that other clients document would give /v1/v1/...
+        return value.rstrip("/").removesuffix("/v1").rstrip("/")
+
     @field_validator(
         "callback_allow_hosts", "callback_retry_delays", "metrics_models", mode="before"
     )

@@ -148,9 +148,13 @@ def test_stream_tool_call(client: httpx.Client) -> None:
 
     chunks = [json.loads(f) for f in sse_data(client.post("/v1/chat/completions", json=body))[:-1]]
 
-    last = chunks[-1]["choices"][0]
-    assert last["finish_reason"] == "tool_calls"
-    assert last["delta"]["tool_calls"][0]["function"]["name"] == "get_weather"
+    calls = [c["choices"][0]["delta"]["tool_calls"][0] for c in chunks[1:]]
+    assert chunks[-1]["choices"][0]["finish_reason"] == "tool_calls"
+    assert [c["index"] for c in calls] == [0, 0]
+    assert calls[0]["function"]["name"] == "get_weather" and "id" not in calls[1]
+    arguments = "".join(c["function"]["arguments"] for c in calls)
+    assert set(json.loads(arguments)) == {"city", "days"}
+    assert calls[0]["function"]["arguments"] and calls[1]["function"]["arguments"]
 
 
 def test_shape_errors_are_422_with_fastapi_detail(client: httpx.Client) -> None:

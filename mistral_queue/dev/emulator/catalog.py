@@ -13,6 +13,11 @@ def is_embedding_model(model: str) -> bool:
     return "embed" in model
 
 
+def is_reasoning_model(model: str) -> bool:
+    """Whether ``model`` reasons first, sending ``thinking`` content chunks (Magistral)."""
+    return model.startswith("magistral")
+
+
 def model_card(model: str) -> dict[str, Any]:
     """The ``base`` model card of ``model``."""
     embed = is_embedding_model(model)

@@ -2,8 +2,8 @@
 
 The answer to a user turn is ``"Echo: <text>"`` (fault markers removed); to a tool result it
 is ``"The <name> tool returned: <result>"``. JSON modes answer a JSON object instead. Tool
-calls follow ``tools.py``. Shapes are SDK 3.7 ``ChatCompletionResponse`` / ``CompletionChunk``
-(mistral-api.md §2).
+calls follow ``tools.py``; ``magistral-*`` models think first (``chat_frames.py``). Shapes
+are SDK 3.7 ``ChatCompletionResponse`` / ``CompletionChunk`` (mistral-api.md §2).
 """
 
 from __future__ import annotations
@@ -15,6 +15,8 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
+from mistral_queue.dev.emulator.catalog import is_reasoning_model
+from mistral_queue.dev.emulator.chat_frames import content_deltas, message_content, tool_call_deltas
 from mistral_queue.dev.emulator.chat_schema import (
     AssistantMessage,
     CompletionFields,
@@ -29,7 +31,6 @@ from mistral_queue.dev.emulator.faults import strip_markers
 from mistral_queue.dev.emulator.text import (
     content_text,
     count_tokens,
-    token_pieces,
     truncate_tokens,
 )
 from mistral_queue.dev.emulator.tools import (
@@ -50,12 +51,14 @@ class Choice:
     calls: list[PlannedCall]
     finish_reason: str
     completion_tokens: int
+    #: The reasoning a ``magistral-*`` model shows before its answer (``thinking`` chunk).
+    thinking: str | None = None
 
     def message(self) -> dict[str, Any]:
         """The ``choices[].message`` object."""
         return {
             "role": "assistant",
-            "content": self.content,
+            "content": message_content(self.content, self.thinking),
             "tool_calls": [_tool_call(i, c) for i, c in enumerate(self.calls)] or None,
             "prefix": False,
         }
@@ -110,10 +113,10 @@ class Completion:
 
     def _choice_chunks(self, index: int, choice: Choice) -> list[dict[str, Any]]:
         if choice.calls:
-            calls = [_tool_call(i, c) for i, c in enumerate(choice.calls)]
-            return [self._chunk(index, {"tool_calls": calls}, choice.finish_reason)]
-        pieces = token_pieces(choice.content or "") or [""]
-        frames = [self._chunk(index, {"content": piece}, None) for piece in pieces]
+            deltas = tool_call_deltas(choice.calls)
+        else:
+            deltas = content_deltas(choice.content, choice.thinking)
+        frames = [self._chunk(index, delta, None) for delta in deltas]
         frames[-1]["choices"][0]["finish_reason"] = choice.finish_reason
         return frames
 
@@ -136,7 +139,7 @@ def complete(request: CompletionFields, model: str) -> Completion:
     seed = hashlib.sha256(
         json.dumps([m.model_dump() for m in messages], sort_keys=True).encode()
     ).hexdigest()
-    choice = _choose(request, seed)
+    choice = _choose(request, seed, model)
     return Completion(
         id=f"cmpl-{uuid.uuid4().hex}",
         created=int(time.time()),
@@ -195,7 +198,7 @@ def _echo(messages: list[Message]) -> str:
     return f"Echo: {strip_markers(text)}"
 
 
-def _choose(request: CompletionFields, seed: str) -> Choice:
+def _choose(request: CompletionFields, seed: str, model: str) -> Choice:
     calls = _planned_calls(request, seed)
     if calls:
         tokens = sum(count_tokens(f"{c.name} {c.arguments}") for c in calls)
@@ -208,7 +211,10 @@ def _choose(request: CompletionFields, seed: str) -> Choice:
     if request.max_tokens is not None:
         text, truncated = truncate_tokens(text, request.max_tokens)
         finish = "length" if truncated else finish
-    return Choice(text, [], finish, count_tokens(text))
+    if not is_reasoning_model(model):
+        return Choice(text, [], finish, count_tokens(text))
+    thinking = f"The user asked for {count_tokens(text)} tokens of answer, so I echo them."
+    return Choice(text, [], finish, count_tokens(text) + count_tokens(thinking), thinking)
 
 
 def _format(request: CompletionFields, text: str) -> str:

@@ -20,6 +20,8 @@ DEFAULT_MODELS = (
     "mistral-large-latest",
     "open-mistral-nemo",
     "codestral-latest",
+    "magistral-small-latest",
+    "magistral-medium-latest",
     "mistral-embed",
 )
 

@@ -2,7 +2,8 @@
 
 Each output entry becomes its delta events, all with the entry's ``id`` and ``output_index``:
 messages one ``message.output.delta`` per token, function calls ``function.call.delta`` with
-the arguments in pieces (the SDK joins them), connectors ``tool.execution.started``/``done``,
+the arguments in pieces (the SDK joins them), connectors ``tool.execution.started``/``delta``
+(both with the whole arguments)/``done``,
 handoffs ``agent.handoff.started``/``done``. The stream opens with
 ``conversation.response.started`` and ends with ``conversation.response.done`` (or
 ``conversation.response.error`` when a fault asks for one).
@@ -55,10 +56,14 @@ def _entry_events(entry: dict[str, Any]) -> Iterator[Event]:
                 arguments=piece,
                 model=entry.get("model"),
                 agent_id=entry.get("agent_id"),
+                confirmation_status=entry.get("confirmation_status"),
             )
     elif kind == "tool.execution":
-        name = entry["name"]
-        yield _event("tool.execution.started", id=ident, name=name, arguments=entry["arguments"])
+        name, arguments = entry["name"], entry["arguments"]
+        # The started event already has the whole arguments and the delta repeats them: a
+        # client that appends every piece would double them.
+        yield _event("tool.execution.started", id=ident, name=name, arguments=arguments)
+        yield _event("tool.execution.delta", id=ident, name=name, arguments=arguments)
         yield _event("tool.execution.done", id=ident, name=name, info=entry.get("info") or {})
     elif kind == "agent.handoff":
         yield _event(

@@ -22,7 +22,10 @@ from mistral_queue.tasks.chat_stream import Coalescer
 #: Entry type each delta event builds, and the event fields copied onto the entry.
 _ENTRY_EVENTS: dict[str, tuple[str, tuple[str, ...]]] = {
     "message.output.delta": ("message.output", ("role", "model", "agent_id")),
-    "function.call.delta": ("function.call", ("tool_call_id", "name", "model", "agent_id")),
+    "function.call.delta": (
+        "function.call",
+        ("tool_call_id", "name", "model", "agent_id", "confirmation_status"),
+    ),
     "tool.execution.started": ("tool.execution", ("name", "arguments", "model", "agent_id")),
     "tool.execution.delta": ("tool.execution", ("name",)),
     "tool.execution.done": ("tool.execution", ("name", "info")),
@@ -67,14 +70,21 @@ class ConversationAssembler:
             ident, (index, {"object": "entry", "type": entry_type, "id": ident})
         )
         entry.update({name: data[name] for name in copied if data.get(name) is not None})
+        if data.get("created_at"):
+            # The entry was created by its first event and completed by its ``.done`` one.
+            entry.setdefault("created_at", data["created_at"])
+            if kind.endswith(".done"):
+                entry["completed_at"] = data["created_at"]
         if kind == "message.output.delta":
             text = _add_content(entry, data.get("content"))
             if text:
                 on_text(index, text)
-        elif kind in ("function.call.delta", "tool.execution.delta"):
+        elif kind == "function.call.delta":
             entry["arguments"] = str(entry.get("arguments") or "") + str(
                 data.get("arguments") or ""
             )
+        elif kind == "tool.execution.delta":
+            entry["arguments"] = _add_arguments(entry.get("arguments"), data.get("arguments"))
 
     def answer(self) -> dict[str, Any]:
         """The assembled response: entries in ``output_index`` order."""
@@ -87,12 +97,31 @@ class ConversationAssembler:
         }
 
 
+def _add_arguments(before: Any, piece: Any) -> str:
+    """Tool-execution arguments so far plus one ``tool.execution.delta`` piece.
+
+    ``tool.execution.started`` may already carry the whole arguments; a delta that repeats
+    what the entry holds (the whole text so far, or more of it) replaces it instead of
+    doubling it.
+    """
+    known, new = str(before or ""), str(piece or "")
+    if known and new.startswith(known):
+        return new
+    return known + new
+
+
 def _add_content(entry: dict[str, Any], piece: Any) -> str:
-    """Append a content piece (text or a chunk) to a message entry; return its text."""
+    """Append a content piece (text or a chunk) to a message entry; return its text.
+
+    Text continues the last text chunk, so thinking followed by many text tokens gives one
+    thinking chunk and one text chunk, as the non-streamed entry has.
+    """
     content = entry.get("content", "")
     if isinstance(piece, str):
         if isinstance(content, str):
             entry["content"] = content + piece
+        elif content and content[-1].get("type") == "text":
+            content[-1] = {**content[-1], "text": str(content[-1].get("text") or "") + piece}
         else:
             content.append({"type": "text", "text": piece})
         return piece
