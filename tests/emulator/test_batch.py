@@ -141,7 +141,9 @@ def test_create_validates(client: httpx.Client) -> None:
     assert post(input_files=["nope"]).status_code == 404
     assert post(requests=[chat_line("a", "x")], model="nope").status_code == 400
     assert post(requests=[{"custom_id": "a"}]).status_code == 422
-    assert post(requests=[chat_line("a", "x")], endpoint="/v1/ocr").status_code == 400
+    assert (
+        post(requests=[chat_line("a", "x")], endpoint="/v1/audio/transcriptions").status_code == 400
+    )
 
 
 def test_embeddings_batch_and_agent_batch(client: httpx.Client) -> None:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request
 from starlette.responses import Response
 
 from mistral_queue.dev.emulator.agent_schema import CreateAgentRequest, UpdateAgentRequest
@@ -29,6 +31,17 @@ async def list_agents(
 ) -> Response:
     """Agents newest first: a bare JSON array, as ``GET /v1/agents`` answers."""
     return json_response(state.agents.page(page, page_size, name))
+
+
+@router.get("/pages")
+async def list_agent_pages(
+    state: StateDep,
+    page_size: Annotated[int, Query(ge=1, le=1000)] = 20,
+    page_token: str | None = None,
+    name: str | None = None,
+) -> Response:
+    """Agents newest first, cursor-paginated (``next_page_token``), as ``list_pages`` reads."""
+    return json_response(state.agents.cursor_page(page_size, page_token, name))
 
 
 @router.get("/{agent_id}")
@@ -70,6 +83,25 @@ async def list_agent_versions(agent_id: str, state: StateDep) -> Response:
 async def get_agent_version(agent_id: str, version: int, state: StateDep) -> Response:
     """One version of an agent."""
     return json_response(state.agents.get(agent_id, version))
+
+
+@router.put("/{agent_id}/aliases")
+async def set_agent_alias(agent_id: str, alias: str, version: int, state: StateDep) -> Response:
+    """Create or move a version alias."""
+    return json_response(state.agents.set_alias(agent_id, alias, version))
+
+
+@router.get("/{agent_id}/aliases")
+async def list_agent_aliases(agent_id: str, state: StateDep) -> Response:
+    """Every alias of an agent."""
+    return json_response(state.agents.aliases(agent_id))
+
+
+@router.delete("/{agent_id}/aliases", status_code=204)
+async def delete_agent_alias(agent_id: str, alias: str, state: StateDep) -> Response:
+    """Delete an alias (204, no body)."""
+    state.agents.delete_alias(agent_id, alias)
+    return Response(status_code=204)
 
 
 @router.post("/completions")

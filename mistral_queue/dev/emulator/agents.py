@@ -1,6 +1,8 @@
 """Agents kept in memory, with versions: every update appends one (SDK 3.7 ``Agent``).
 
 Versions count from 0; ``version`` is the active one, ``versions`` lists all of them.
+Aliases name a version (``PUT /v1/agents/{id}/aliases?alias=&version=``) and may stand for
+it wherever ``agent_version`` is taken.
 """
 
 from __future__ import annotations
@@ -34,6 +36,8 @@ class _AgentRecord:
     created_at: str
     versions: list[dict[str, Any]] = field(default_factory=list)
     active: int = 0
+    #: Alias name -> SDK ``AgentAliasResponse`` (``alias, version, created_at, updated_at``).
+    aliases: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
 class AgentStore:
@@ -75,6 +79,56 @@ class AgentStore:
         if name is not None:
             agents = [a for a in agents if a["name"] == name]
         return agents[page * page_size : (page + 1) * page_size]
+
+    def cursor_page(
+        self, page_size: int, page_token: str | None, name: str | None = None
+    ) -> dict[str, Any]:
+        """One page of ``GET /v1/agents/pages`` (SDK ``AgentListPage``), newest first.
+
+        The opaque ``next_page_token`` is the offset of the next page; null on the last one.
+
+        Raises:
+            ApiError: 400 for a token this store did not hand out.
+        """
+        offset = (page_token or "off_0").removeprefix("off_")
+        if page_token is not None and (not page_token.startswith("off_") or not offset.isdigit()):
+            raise ApiError(400, "Invalid page_token", param="page_token")
+        start = int(offset)
+        agents = self.page(0, len(self._agents), name)
+        end = start + page_size
+        token = f"off_{end}" if end < len(agents) else None
+        return {"object": "list", "data": agents[start:end], "next_page_token": token}
+
+    def set_alias(self, agent_id: str, alias: str, version: int) -> dict[str, Any]:
+        """Point ``alias`` at an existing ``version`` (created or moved).
+
+        Raises:
+            ApiError: 404 for an unknown agent or version, 400 for an all-digit alias.
+        """
+        record = self._record(agent_id)
+        if alias.isdigit() or not alias:
+            raise ApiError(400, "An alias must not be a version number", param="alias")
+        number = self._version(record, version)
+        now = iso_now()
+        known = record.aliases.get(alias)
+        created = known["created_at"] if known else now
+        record.aliases[alias] = {
+            "alias": alias,
+            "version": number,
+            "created_at": created,
+            "updated_at": now,
+        }
+        return record.aliases[alias]
+
+    def aliases(self, agent_id: str) -> list[dict[str, Any]]:
+        """The aliases of an agent. Raises ApiError 404 for an unknown agent."""
+        return list(self._record(agent_id).aliases.values())
+
+    def delete_alias(self, agent_id: str, alias: str) -> None:
+        """Forget an alias. Raises ApiError 404 for an unknown agent or alias."""
+        record = self._record(agent_id)
+        if record.aliases.pop(alias, None) is None:
+            raise not_found(f"Version alias of agent {agent_id}", alias)
 
     def update(self, agent_id: str, body: UpdateAgentRequest) -> dict[str, Any]:
         """Append a version with the fields of ``body`` over the active one; it becomes active.
@@ -128,7 +182,10 @@ class AgentStore:
         if version is None:
             return record.active
         if isinstance(version, str) and not version.isdigit():
-            raise not_found(f"Version alias of agent {record.id}", version)
+            alias = record.aliases.get(version)
+            if alias is None:
+                raise not_found(f"Version alias of agent {record.id}", version)
+            return int(alias["version"])
         number = int(version)
         if not 0 <= number < len(record.versions):
             raise not_found(f"Version of agent {record.id}", str(version))

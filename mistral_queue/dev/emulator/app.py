@@ -11,6 +11,7 @@ from mistral_queue.dev.emulator import (
     batch_routes,
     chat_routes,
     conversation_routes,
+    endpoint_routes,
     file_routes,
 )
 from mistral_queue.dev.emulator.config import EmulatorConfig
@@ -49,6 +50,7 @@ def create_app(config: EmulatorConfig | None = None) -> FastAPI:
     app.include_router(chat_routes.router)
     app.include_router(agent_routes.router)
     app.include_router(conversation_routes.router)
+    app.include_router(endpoint_routes.router)
     app.include_router(file_routes.router)
     app.include_router(batch_routes.router)
     app.include_router(admin.router)

@@ -12,7 +12,11 @@ from starlette.responses import Response
 
 from mistral_queue.dev.emulator.batch_jobs import TERMINAL, BatchJob, CreateBatchJobRequest
 from mistral_queue.dev.emulator.batch_runner import ENDPOINTS, OUTCOME_KEY, run_batch
-from mistral_queue.dev.emulator.catalog import is_embedding_model
+from mistral_queue.dev.emulator.catalog import (
+    is_classifier_model,
+    is_embedding_model,
+    serves_chat,
+)
 from mistral_queue.dev.emulator.errors import ApiError, invalid_model
 from mistral_queue.dev.emulator.files import read_lines
 from mistral_queue.dev.emulator.state import EmulatorState, StateDep
@@ -128,8 +132,14 @@ def _check_model(body: CreateBatchJobRequest, state: EmulatorState) -> None:
         return
     if body.model is None:
         return
-    wants_embedding = body.endpoint == "/v1/embeddings"
-    if body.model not in state.config.models or is_embedding_model(body.model) != wants_embedding:
+    # Other endpoints check the model on each line, as their own routes do.
+    if body.endpoint == "/v1/chat/completions":
+        fits = body.model in state.config.models and serves_chat(body.model)
+    elif body.endpoint == "/v1/embeddings":
+        fits = body.model in state.config.models and is_embedding_model(body.model)
+    else:
+        fits = body.model in state.config.models or is_classifier_model(body.model)
+    if not fits:
         raise invalid_model(body.model)
 
 

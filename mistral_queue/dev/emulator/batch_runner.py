@@ -1,10 +1,10 @@
 """Runs a batch job in the background, one input line at a time, at the configured pace.
 
-Each line is answered like the real endpoint would (``/v1/chat/completions`` or
-``/v1/embeddings``); a bad line (not JSON, no ``body``, a body the endpoint refuses) becomes a
-failed result. Result lines are ``{"id", "custom_id", "response": {"status_code", "body"},
-"error"}`` (mistral-api.md §2 "Output JSONL line"): successes go to the output file, failures
-to the error file. A ``[[fault:STATUS]]`` marker in a line's user text fails that line.
+Each line is answered like the real endpoint would (chat, or any of ``endpoints.ANSWERS``);
+a bad line (not JSON, no ``body``, a body the endpoint refuses) becomes a failed result.
+Result lines are ``{"id", "custom_id", "response": {"status_code", "body"}, "error"}``
+(mistral-api.md §2 "Output JSONL line"): successes go to the output file, failures to the
+error file. A ``[[fault:STATUS]]`` marker in a line's user text fails that line.
 
 ``FAILED`` and ``TIMEOUT_EXCEEDED`` are forced with the job metadata
 ``{"emulator_outcome": "FAILED"}`` (or the run-level fault ``batch_outcome``): ``FAILED``
@@ -27,7 +27,7 @@ from pydantic import ValidationError
 from mistral_queue.dev.emulator.batch_jobs import BatchJob
 from mistral_queue.dev.emulator.chat import complete, with_agent
 from mistral_queue.dev.emulator.chat_schema import ChatCompletionRequest
-from mistral_queue.dev.emulator.embeddings import EmbeddingRequest, embed
+from mistral_queue.dev.emulator.endpoints import ANSWERS
 from mistral_queue.dev.emulator.errors import ApiError, FaultSyntaxError, fault_body
 from mistral_queue.dev.emulator.faults import find_marker, parse_script
 from mistral_queue.dev.emulator.files import FileStore, read_lines
@@ -38,8 +38,9 @@ from mistral_queue.dev.emulator.validation import check_chat_model
 
 #: Metadata key that forces a terminal status (``FAILED`` or ``TIMEOUT_EXCEEDED``).
 OUTCOME_KEY = "emulator_outcome"
-#: Endpoints whose lines the emulator can answer.
-ENDPOINTS = ("/v1/chat/completions", "/v1/embeddings")
+#: Endpoints whose lines the emulator can answer (the Batch API's, but for conversations
+#: and audio transcriptions).
+ENDPOINTS = ("/v1/chat/completions", *ANSWERS)
 
 
 @dataclass
@@ -113,8 +114,10 @@ def execute_line(raw: bytes, index: int, job: BatchJob, state: EmulatorState) ->
 
 
 def _answer(job: BatchJob, body: dict[str, Any], state: EmulatorState) -> dict[str, Any]:
-    if job.endpoint == "/v1/embeddings":
-        return embed(state.config, EmbeddingRequest.model_validate(body))
+    if job.endpoint in ANSWERS:
+        if job.endpoint == "/v1/fim/completions":
+            body = {**body, "stream": False}
+        return ANSWERS[job.endpoint](body, state)[0]
     if job.agent_id is not None:
         agent = state.agents.get(job.agent_id)
         request = _chat_request({"model": agent["model"], **body})

@@ -13,6 +13,26 @@ def is_embedding_model(model: str) -> bool:
     return "embed" in model
 
 
+def is_moderation_model(model: str) -> bool:
+    """Whether ``model`` serves ``/v1/moderations`` (and only that, with classification)."""
+    return "moderation" in model
+
+
+def is_classifier_model(model: str) -> bool:
+    """Whether ``model`` serves ``/v1/classifications``: a fine-tuned classifier or moderation."""
+    return model.startswith("ft:classifier:") or is_moderation_model(model)
+
+
+def is_ocr_model(model: str) -> bool:
+    """Whether ``model`` serves ``/v1/ocr`` (and nothing else)."""
+    return "ocr" in model
+
+
+def serves_chat(model: str) -> bool:
+    """Whether ``model`` serves chat completions."""
+    return not (is_embedding_model(model) or is_moderation_model(model) or is_ocr_model(model))
+
+
 def is_reasoning_model(model: str) -> bool:
     """Whether ``model`` reasons first, sending ``thinking`` content chunks (Magistral)."""
     return model.startswith("magistral")
@@ -20,7 +40,7 @@ def is_reasoning_model(model: str) -> bool:
 
 def model_card(model: str) -> dict[str, Any]:
     """The ``base`` model card of ``model``."""
-    embed = is_embedding_model(model)
+    embed = not serves_chat(model)
     return {
         "id": model,
         "object": "model",
@@ -39,7 +59,7 @@ def model_card(model: str) -> dict[str, Any]:
             "completion_fim": model.startswith("codestral"),
             "fine_tuning": False,
             "vision": False,
-            "classification": False,
+            "classification": is_classifier_model(model),
         },
     }
 

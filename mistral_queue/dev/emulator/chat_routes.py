@@ -5,10 +5,11 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
+from mistral_queue.dev.emulator import endpoints
 from mistral_queue.dev.emulator.catalog import model_card, model_list
 from mistral_queue.dev.emulator.chat import Completion, complete
 from mistral_queue.dev.emulator.chat_schema import ChatCompletionRequest
-from mistral_queue.dev.emulator.embeddings import EmbeddingRequest, embed
+from mistral_queue.dev.emulator.embeddings import EmbeddingRequest
 from mistral_queue.dev.emulator.errors import ApiError
 from mistral_queue.dev.emulator.middleware import wants_stream_error
 from mistral_queue.dev.emulator.state import EmulatorState, StateDep
@@ -30,8 +31,8 @@ async def chat_completions(
 @router.post("/v1/embeddings")
 async def embeddings(body: EmbeddingRequest, state: StateDep) -> Response:
     """Deterministic embeddings for one text or a list of texts."""
-    answer = embed(state.config, body)
-    return json_response(answer, cost=answer["usage"]["total_tokens"])
+    answer, cost = endpoints.embeddings(body.model_dump(exclude_none=True), state)
+    return json_response(answer, cost=cost)
 
 
 @router.get("/v1/models")

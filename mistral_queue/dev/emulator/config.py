@@ -13,7 +13,8 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from mistral_queue.dev.emulator.errors import FaultSyntaxError
 from mistral_queue.dev.emulator.faults import parse_step
 
-#: Model ids served by default; ``mistral-embed`` has no chat capability (mistral-api.md §2).
+#: Model ids served by default; the embedding, moderation and OCR models have no chat
+#: capability (mistral-api.md §2).
 DEFAULT_MODELS = (
     "mistral-small-latest",
     "mistral-medium-latest",
@@ -23,6 +24,8 @@ DEFAULT_MODELS = (
     "magistral-small-latest",
     "magistral-medium-latest",
     "mistral-embed",
+    "mistral-moderation-latest",
+    "mistral-ocr-latest",
 )
 
 

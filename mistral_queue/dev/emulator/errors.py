@@ -1,7 +1,8 @@
 """Emulator errors and the Mistral error bodies they turn into.
 
 Body shapes follow mistral-api.md §3: ``{"object":"error","message","type","param","code"}``
-for 4xx/5xx, ``{"message":"Unauthorized","request_id"}`` for 401, FastAPI ``detail`` for 422.
+for 4xx/5xx and unknown routes or methods, ``{"message":"Unauthorized","request_id"}`` for
+401, FastAPI ``detail`` for 422.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from mistral_queue.errors import MistralQueueError
 
@@ -123,6 +125,18 @@ async def _api_error_handler(_request: Request, exc: Exception) -> JSONResponse:
     return JSONResponse(exc.body(), exc.status)
 
 
+async def _http_error_handler(request: Request, exc: Exception) -> JSONResponse:
+    # Routing errors (no such path, method not allowed) get Mistral's body, not FastAPI's
+    # {"detail": ...}; the Allow header of a 405 is kept.
+    assert isinstance(exc, StarletteHTTPException)
+    code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code)
+    message = f"{_reason(exc.status_code)}: {request.method} {request.url.path}"
+    kind = "server_error" if exc.status_code >= 500 else "invalid_request_error"
+    body = error_body(message, kind, code)
+    return JSONResponse(body, exc.status_code, headers=dict(exc.headers or {}))
+
+
 def install_error_handlers(app: FastAPI) -> None:
-    """Turn ``ApiError`` raised in routes into Mistral's error responses."""
+    """Turn ``ApiError`` raised in routes, and routing errors, into Mistral's error responses."""
     app.add_exception_handler(ApiError, _api_error_handler)
+    app.add_exception_handler(StarletteHTTPException, _http_error_handler)

@@ -55,21 +55,45 @@ def content_text(content: Any) -> str:
 
 
 def last_user_text(payload: Any) -> str:
-    """The text of the last user turn of a chat, agents or conversations request body.
+    """The text a fault marker is read from in a request body.
 
-    Looks at ``messages`` (chat, agents completions) then ``inputs`` (conversations: a string
-    or a list of entries); returns ``""`` when there is no user turn.
+    Chat, agents and conversations: the last user turn of ``messages`` or ``inputs`` (a
+    string or entries). FIM: ``prompt``. Moderation and classification: every ``input``
+    text (or the last user turn of the conversations). OCR: the document's URL or file id.
+    ``""`` when there is none.
     """
     if not isinstance(payload, dict):
         return ""
+    if isinstance(payload.get("prompt"), str):
+        return str(payload["prompt"])
+    if isinstance(payload.get("document"), dict):
+        document = payload["document"]
+        return str(document.get("document_url") or document.get("file_id") or "")
     turns = payload.get("messages")
     if turns is None:
-        turns = payload.get("inputs")
+        turns = payload.get("inputs", payload.get("input"))
+    if isinstance(turns, dict):
+        turns = turns.get("messages")
     if isinstance(turns, str):
         return turns
     if not isinstance(turns, list):
         return ""
-    for turn in reversed(turns):
+    if turns and all(isinstance(turn, str) for turn in turns):
+        return "\n".join(turns)
+    for turn in reversed(_flatten(turns)):
         if isinstance(turn, dict) and turn.get("role") == "user":
             return content_text(turn.get("content"))
     return ""
+
+
+def _flatten(turns: list[Any]) -> list[Any]:
+    # Chat moderation takes a list of conversations; chat classification {messages} items.
+    flat: list[Any] = []
+    for turn in turns:
+        if isinstance(turn, list):
+            flat += turn
+        elif isinstance(turn, dict) and isinstance(turn.get("messages"), list):
+            flat += turn["messages"]
+        else:
+            flat.append(turn)
+    return flat

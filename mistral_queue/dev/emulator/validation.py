@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from itertools import pairwise
 
-from mistral_queue.dev.emulator.catalog import is_embedding_model
+from mistral_queue.dev.emulator.catalog import serves_chat
 from mistral_queue.dev.emulator.chat_schema import AssistantMessage, Message
 from mistral_queue.dev.emulator.config import EmulatorConfig
 from mistral_queue.dev.emulator.errors import (
@@ -28,7 +28,7 @@ def check_chat_model(config: EmulatorConfig, model: str) -> None:
     Raises:
         ApiError: 400 ``invalid_model`` / ``"1500"`` for an unknown or embedding-only model.
     """
-    if model not in config.models or is_embedding_model(model):
+    if model not in config.models or not serves_chat(model):
         raise invalid_model(model)
 
 
