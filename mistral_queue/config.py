@@ -135,6 +135,14 @@ class Settings(BaseSettings):
     #: ...or as soon as this many characters are waiting.
     delta_max_chars: int = Field(default=400, gt=0)
 
+    #: Embeddings jobs: most inputs, and most estimated tokens (text length / 4), sent in
+    #: one ``/v1/embeddings`` call; a larger input list is split into several calls.
+    embeddings_inputs_per_request: int = Field(default=128, ge=1, le=1024)
+    embeddings_tokens_per_request: int = Field(default=16_000, ge=1)
+    #: OCR jobs that list their ``pages``: most pages asked for in one ``/v1/ocr`` call,
+    #: so progress is reported page range by page range.
+    ocr_pages_per_request: int = Field(default=8, ge=1, le=1000)
+
     # Intake API
     api_keys: Annotated[tuple[ApiKey, ...], NoDecode] = ()
     #: Bearer key of the admin API (``/v1/admin/tenants``); unset turns that API off.

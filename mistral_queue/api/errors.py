@@ -46,7 +46,7 @@ def error_response(
 
 
 #: Discriminator tags pydantic puts in an error's location; the caller never wrote them.
-_TAGS = {"chat", "agent", "batch"}
+_TAGS = {"chat", "agent", "batch", "embeddings", "ocr", "moderation", "classification", "fim"}
 #: Tags of the shapes an agent job's request may take (``api.schemas.agent``).
 _REQUEST_SHAPES = {"completion", "conversation"}
 

@@ -27,6 +27,9 @@ TASK_MODULES = (
     "mistral_queue.tasks.agent",
     "mistral_queue.tasks.callbacks",
     "mistral_queue.tasks.batch",
+    "mistral_queue.tasks.endpoints",
+    "mistral_queue.tasks.embeddings",
+    "mistral_queue.tasks.ocr",
 )
 
 

@@ -7,13 +7,29 @@ RUN_TASKS = {
     JobType.CHAT: "mistral_queue.chat.run",
     JobType.AGENT: "mistral_queue.agent.run",
     JobType.BATCH: "mistral_queue.batch.run",
+    JobType.EMBEDDINGS: "mistral_queue.embeddings.run",
+    JobType.OCR: "mistral_queue.ocr.run",
+    JobType.MODERATION: "mistral_queue.moderation.run",
+    JobType.CLASSIFICATION: "mistral_queue.classification.run",
+    JobType.FIM: "mistral_queue.fim.run",
 }
 
 #: Task that delivers a job's pending callback; its only argument is the job id.
 DELIVER_CALLBACK = "mistral_queue.callbacks.deliver"
 
-#: Queue of each job type; callbacks have their own so a job flood cannot delay them.
-QUEUES = {JobType.CHAT: "chat", JobType.AGENT: "agent", JobType.BATCH: "batch"}
+#: Queue of each job type; callbacks have their own so a job flood cannot delay them. One
+#: call that answers quickly shares chat's queue (and time limit); embeddings and OCR jobs,
+#: which may make many calls or wait long for one, share batch's.
+QUEUES = {
+    JobType.CHAT: "chat",
+    JobType.AGENT: "agent",
+    JobType.BATCH: "batch",
+    JobType.EMBEDDINGS: "batch",
+    JobType.OCR: "batch",
+    JobType.MODERATION: "chat",
+    JobType.CLASSIFICATION: "chat",
+    JobType.FIM: "chat",
+}
 CALLBACKS_QUEUE = "callbacks"
 
 #: Batch tasks besides the run: the next poll of a Mistral batch job (``job_id, seq``), the
@@ -25,4 +41,4 @@ BATCH_REQUEST = "mistral_queue.batch.request"
 BATCH_REQUESTS_QUEUE = "batch_requests"
 
 #: Every queue a default worker consumes.
-ALL_QUEUES = (*QUEUES.values(), CALLBACKS_QUEUE, BATCH_REQUESTS_QUEUE)
+ALL_QUEUES = (*dict.fromkeys(QUEUES.values()), CALLBACKS_QUEUE, BATCH_REQUESTS_QUEUE)

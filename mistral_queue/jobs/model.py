@@ -36,6 +36,11 @@ class JobType(StrEnum):
     CHAT = "chat"
     AGENT = "agent"
     BATCH = "batch"
+    EMBEDDINGS = "embeddings"
+    OCR = "ocr"
+    MODERATION = "moderation"
+    CLASSIFICATION = "classification"
+    FIM = "fim"
 
 
 class CallbackStatus(StrEnum):

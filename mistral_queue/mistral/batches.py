@@ -23,7 +23,17 @@ from mistral_queue.mistral.parsing import message_from_body
 ACTIVE = frozenset({"QUEUED", "RUNNING", "CANCELLATION_REQUESTED"})
 
 #: Endpoints a batch of ours may target.
-Endpoint = Literal["/v1/chat/completions", "/v1/embeddings", "/v1/agents/completions"]
+Endpoint = Literal[
+    "/v1/chat/completions",
+    "/v1/embeddings",
+    "/v1/agents/completions",
+    "/v1/fim/completions",
+    "/v1/moderations",
+    "/v1/chat/moderations",
+    "/v1/ocr",
+    "/v1/classifications",
+    "/v1/chat/classifications",
+]
 ENDPOINTS: tuple[str, ...] = get_args(Endpoint)
 
 #: Mistral runs agent batches on the chat endpoint with the job's ``agent_id``.

@@ -207,10 +207,14 @@ def estimate_tokens(body: dict[str, Any]) -> int:
     """Tokens a call may use: its prompt (the body's JSON length / CHARS_PER_TOKEN) plus
     ``max_tokens`` (DEFAULT_COMPLETION_TOKENS when unset) for each of ``n`` choices.
 
-    Works for chat, agents, conversations (``inputs``, ``completion_args.max_tokens``), FIM
-    and embeddings bodies; ``Reservation.settle`` corrects it with the real usage.
+    Works for chat, agents, conversations (``inputs``, ``completion_args.max_tokens``) and
+    FIM bodies; embeddings, moderation, classification (``input``) and OCR (``document``)
+    bodies count their prompt only; ``Reservation.settle`` corrects it with the real usage.
     """
     prompt = math.ceil(len(orjson.dumps(body)) / CHARS_PER_TOKEN)
+    if "input" in body or "document" in body:
+        # Embeddings, moderation, classification and OCR generate no tokens.
+        return prompt
     args = body.get("completion_args")
     max_tokens = body.get("max_tokens")
     if max_tokens is None and isinstance(args, dict):

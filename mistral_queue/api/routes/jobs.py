@@ -21,10 +21,10 @@ from mistral_queue.api.schemas.agent import check_tool_urls
 from mistral_queue.api.schemas.jobs import (
     AgentJobCreate,
     BatchJobCreate,
-    ChatJobCreate,
     ErrorBody,
     JobCreate,
     JobList,
+    SingleJobCreate,
     request_body,
 )
 from mistral_queue.jobs import changes, listing
@@ -118,7 +118,7 @@ async def create_job(
 
 
 async def _prepared(
-    body: ChatJobCreate | AgentJobCreate | BatchJobCreate,
+    body: SingleJobCreate | BatchJobCreate,
     raw: Request,
     services: Services,
     job_id: str,

@@ -1,4 +1,7 @@
-"""``GET /v1/jobs/{id}/results``: a batch job's result lines as JSONL, in input order."""
+"""``GET /v1/jobs/{id}/results``: a job's result lines as JSONL, in order.
+
+Batch jobs have one line per request, embeddings jobs one per input and OCR jobs one per page.
+"""
 
 from __future__ import annotations
 
@@ -18,6 +21,10 @@ from mistral_queue.jobs.errors import JobNotFound
 from mistral_queue.jobs.model import JobType
 
 router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
+
+#: Job kinds whose results are lines: batch (one per request), embeddings (one per input:
+#: ``{"index", "embedding"}``) and OCR (one per page: Mistral's page object).
+RESULT_KINDS = frozenset({JobType.BATCH, JobType.EMBEDDINGS, JobType.OCR})
 
 MEDIA_TYPE = "application/x-ndjson"
 
@@ -50,7 +57,8 @@ async def _lines(client: aredis.Redis, job_id: str, total: int) -> AsyncIterator
     },
 )
 async def batch_results(job_id: str, tenant: TenantDep, services: ServicesDep) -> StreamingResponse:
-    """A batch job's results so far: one line per request that has one, in input order.
+    """A job's result lines so far, in order (batch: by input position; embeddings: by input
+    index; OCR: by page).
 
     The lines are read from Redis page by page as they are sent, so a large batch is never
     held in memory. A finished job's results are kept as long as the job.
@@ -58,8 +66,10 @@ async def batch_results(job_id: str, tenant: TenantDep, services: ServicesDep) -
     record = await services.store.get(job_id, tenant=tenant)
     if record is None:
         raise JobNotFound(job_id)
-    if record.job.type != JobType.BATCH:
-        raise ApiError(409, "conflict", f"job {job_id} is a {record.job.type} job, not a batch")
+    if record.job.type not in RESULT_KINDS:
+        kinds = ", ".join(sorted(RESULT_KINDS))
+        message = f"job {job_id} is a {record.job.type} job; only {kinds} jobs have results lines"
+        raise ApiError(409, "conflict", message)
     stored = await services.redis.hget(keys.batch_state(job_id), keys.BATCH_TOTAL)
     total = int(stored or record.job.request.get("count", 0))
     return StreamingResponse(_lines(services.redis, job_id, total), media_type=MEDIA_TYPE)

@@ -14,6 +14,12 @@ from pydantic import BaseModel, ConfigDict, Field
 from mistral_queue.api.schemas.agent import AgentRequest
 from mistral_queue.api.schemas.batch import BatchRequest
 from mistral_queue.api.schemas.common import HTTP_URL, ChatMessage
+from mistral_queue.api.schemas.endpoints import (
+    EmbeddingsRequest,
+    FIMRequest,
+    InputRequest,
+    OCRRequest,
+)
 from mistral_queue.jobs.model import Job
 
 #: Most keys a job's ``metadata`` may carry.
@@ -71,7 +77,53 @@ class BatchJobCreate(_JobCreateBase):
     request: BatchRequest
 
 
-JobCreate = Annotated[ChatJobCreate | AgentJobCreate | BatchJobCreate, Field(discriminator="type")]
+class EmbeddingsJobCreate(_JobCreateBase):
+    """Embeddings: ``input`` split into ``/v1/embeddings`` calls; vectors in ``/results``."""
+
+    type: Literal["embeddings"]
+    request: EmbeddingsRequest
+
+
+class OCRJobCreate(_JobCreateBase):
+    """OCR of a document or image: ``POST /v1/ocr``; pages in ``/results``."""
+
+    type: Literal["ocr"]
+    request: OCRRequest
+
+
+class ModerationJobCreate(_JobCreateBase):
+    """Moderation: ``POST /v1/moderations`` (text) or ``/v1/chat/moderations`` (messages)."""
+
+    type: Literal["moderation"]
+    request: InputRequest
+
+
+class ClassificationJobCreate(_JobCreateBase):
+    """Classification: ``/v1/classifications`` (text) or ``/v1/chat/classifications``."""
+
+    type: Literal["classification"]
+    request: InputRequest
+
+
+class FIMJobCreate(_JobCreateBase):
+    """Fill-in-the-middle: ``POST /v1/fim/completions``, streamed as ``job.delta`` if asked."""
+
+    type: Literal["fim"]
+    request: FIMRequest
+
+
+#: Job kinds whose ``request`` is one Mistral body, stored as the caller sent it.
+SingleJobCreate = (
+    ChatJobCreate
+    | AgentJobCreate
+    | EmbeddingsJobCreate
+    | OCRJobCreate
+    | ModerationJobCreate
+    | ClassificationJobCreate
+    | FIMJobCreate
+)
+
+JobCreate = Annotated[SingleJobCreate | BatchJobCreate, Field(discriminator="type")]
 
 
 class JobList(BaseModel):
@@ -103,6 +155,6 @@ class ErrorBody(BaseModel):
     error: ErrorDetail
 
 
-def request_body(job: ChatJobCreate | AgentJobCreate) -> dict[str, Any]:
+def request_body(job: SingleJobCreate) -> dict[str, Any]:
     """The Mistral request exactly as the caller sent it (no defaults added)."""
     return job.request.model_dump(mode="json", exclude_unset=True)
