@@ -164,3 +164,32 @@ def test_results_of_a_one_call_job_are_409(api: Api) -> None:
     )
     response = httpx.get(f"{api.url}/v1/jobs/{job['id']}/results", headers=api.headers())
     assert response.status_code == 409
+
+
+BATCH_CASES = [
+    ("/v1/fim/completions", "codestral-latest", {"prompt": "def f():"}, "choices"),
+    ("/v1/moderations", "mistral-moderation-latest", {"input": ["x"]}, "results"),
+    ("/v1/chat/moderations", "mistral-moderation-latest",
+     {"input": [{"role": "user", "content": "x"}]}, "results"),
+    ("/v1/classifications", "ft:classifier:m:1", {"input": "hi"}, "results"),
+    ("/v1/chat/classifications", "ft:classifier:m:1",
+     {"input": {"messages": [{"role": "user", "content": "hi"}]}}, "results"),
+    ("/v1/ocr", "mistral-ocr-latest",
+     {"document": {"type": "document_url", "document_url": "https://x.test/d"}}, "pages"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("mode", ["api", "direct"])
+@pytest.mark.parametrize(("endpoint", "model", "body", "field"), BATCH_CASES)
+def test_batch_on_every_endpoint(
+    api: Api, mode: str, endpoint: str, model: str, body: dict[str, Any], field: str
+) -> None:
+    items = [{"custom_id": f"r{i}", "body": body} for i in range(3)]
+    request = {"endpoint": endpoint, "model": model, "mode": mode, "requests": items}
+    job = api.submit({"type": "batch", "request": request})
+    final = api.wait_final(job["id"], callback=False, timeout=60)
+
+    assert final["status"] == "succeeded", final["error"]
+    lines = results(api, job["id"])
+    assert [line["custom_id"] for line in lines] == ["r0", "r1", "r2"]
+    assert all(field in line["response"]["body"] for line in lines)
