@@ -23,6 +23,7 @@ from mistral_queue.api.routes import (
     metrics,
     results,
     webhook_secret,
+    workflow_events,
 )
 from mistral_queue.broker.dispatch import Publisher
 from mistral_queue.config import Settings, get_settings
@@ -106,6 +107,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(events.router)
     app.include_router(webhook_secret.router)
     app.include_router(admin.router)
+    app.include_router(workflow_events.router)
     # Batch bodies may be larger than other requests; the route holds others to the default.
     batch_limit = settings.max_body_bytes + settings.batch_max_bytes
     app.add_middleware(

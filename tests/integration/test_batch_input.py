@@ -45,7 +45,7 @@ def test_duplicate_custom_ids_are_422(api: Api) -> None:
         (batch_body([{"custom_id": 7, "body": {}}]), "request.requests.0.custom_id"),
         (batch_body([{"body": {}}]), "request.requests.0.custom_id"),
         (batch_body(requests_of(1), mode="later"), "request.mode"),
-        (batch_body(requests_of(1), endpoint="/v1/ocr"), "request.endpoint"),
+        (batch_body(requests_of(1), endpoint="/v1/audio/transcriptions"), "request.endpoint"),
         (batch_body(requests_of(1), surprise=1), "request.surprise"),
         (batch_body(), "request"),
         (batch_body(requests_of(1), input_file="abc"), "request"),
