@@ -20,9 +20,10 @@ other ``job.*``            ``CUSTOM_TASK_IN_PROGRESS`` (``custom_task_type`` = o
 =========================  ================================================================
 
 An event's ``event_id`` is ``<stream entry id>-<n>``: the entry of our log and which of its
-workflow events it is, so ``last_event_id`` resumes exactly; ``broker_sequence`` counts a
-job's workflow events from 0, so ``start_seq`` does too. ``event_timestamp`` is in
-nanoseconds (the entry's milliseconds), as Mistral's.
+workflow events it is, so ``last_event_id`` resumes exactly (the job's log gives the ids
+of a one-job stream or list, the tenant's log those of a tenant-wide list);
+``broker_sequence`` counts a job's workflow events from 0, so ``start_seq`` does too.
+``event_timestamp`` is in nanoseconds (the entry's milliseconds), as Mistral's.
 """
 
 from __future__ import annotations
