@@ -152,3 +152,24 @@ def test_live_stream_follows_a_running_job(sdk: Mistral, api: Api) -> None:
 
     assert kinds(payloads)[0] == "WORKFLOW_EXECUTION_STARTED"
     assert kinds(payloads)[-1] == "WORKFLOW_EXECUTION_COMPLETED"
+
+
+def test_tenant_wide_stream_has_only_the_tenants_jobs(
+    sdk: Mistral, api: Api, other_tenant: Api
+) -> None:
+    theirs = other_tenant.submit(chat_body("globex's job"))
+    mine = api.submit(chat_body("acme's job"))
+    api.wait_final(mine["id"], callback=False)
+    other_tenant.wait_final(theirs["id"], callback=False)
+
+    seen: list[str] = []
+    with sdk.events.get_stream_events() as events:
+        for event in events:
+            assert isinstance(event.data, models.StreamEventSsePayload)
+            seen.append(event.data.workflow_context.workflow_exec_id)
+            done = event.data.data.event_type == "WORKFLOW_EXECUTION_COMPLETED"
+            if done and seen[-1] == mine["id"]:
+                break
+
+    assert mine["id"] in seen
+    assert theirs["id"] not in seen

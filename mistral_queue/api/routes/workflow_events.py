@@ -1,11 +1,13 @@
 """``/v1/workflows/events/stream`` and ``/list``: job events as Mistral's Events API serves
 them (``api/workflow_events.py`` has the mapping), tenant-scoped.
 
-The stream takes the SDK's parameters: one of ``workflow_exec_id`` / ``root_workflow_exec_id``
-(a job id) is required, as Mistral documents; ``parent_workflow_exec_id`` matches nothing (no
-job has a parent); ``workflow_name``, ``workflow_event_types`` and ``metadata_filters`` (the
-SDK explodes the dict into ``key=value`` query parameters, matched against the job's
-``metadata``) filter; ``start_seq`` and ``last_event_id`` (header ``last-event-id``) resume.
+The stream takes the SDK's parameters: ``workflow_exec_id`` / ``root_workflow_exec_id`` name
+a job (its stream ends after its final event); with neither, every job of the tenant is
+streamed live without end (``broker_sequence`` then counts from the start of the tenant's
+log); ``parent_workflow_exec_id`` matches nothing (no job has a parent). ``workflow_name``,
+``workflow_event_types`` and ``metadata_filters`` (the SDK explodes the dict into
+``key=value`` query parameters, matched against the job's ``metadata``) filter;
+``start_seq`` and ``last_event_id`` (header ``last-event-id``) resume.
 ``scope``, ``activity_name``, ``activity_id`` and ``stream`` are accepted and ignored.
 A job of another tenant, or none, gives an empty answer: nothing says whether it exists.
 """
@@ -13,6 +15,7 @@ A job of another tenant, or none, gives an empty answer: nothing says whether it
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from typing import Annotated, Any
 
 import orjson
@@ -20,7 +23,6 @@ from fastapi import APIRouter, Header, Query, Request
 from sse_starlette import EventSourceResponse
 
 from mistral_queue.api.deps import Services, ServicesDep, TenantDep
-from mistral_queue.api.errors import ApiError
 from mistral_queue.api.fanout import Lagging
 from mistral_queue.api.routes.events import PING_SECONDS, SSE_DOC
 from mistral_queue.api.workflow_events import (
@@ -78,16 +80,18 @@ async def stream_events(
     """One job's workflow events from ``start_seq`` (or after ``last_event_id``), live until
     the execution ends."""
     job_id = _job_of(workflow_exec_id, root_workflow_exec_id)
-    if job_id is None and parent_workflow_exec_id == "*":
-        message = (
-            "one of root_workflow_exec_id, parent_workflow_exec_id or workflow_exec_id is required"
-        )
-        raise ApiError(422, "validation_error", message)
     filters = {k: v for k, v in request.query_params.items() if k not in _STREAM_PARAMS}
-    execution = await _execution(services, tenant, job_id) if job_id else None
-    if parent_workflow_exec_id != "*" or execution is None:
+    after = _order(last_event_id) if last_event_id else None
+    select = _Select(workflow_name, filters, set(workflow_event_types), start_seq, after)
+    if parent_workflow_exec_id != "*" or job_id == "":
         return EventSourceResponse(_nothing(), ping=PING_SECONDS)
-    if not execution.matches(workflow_name, filters):
+    if job_id is None:
+        # Every execution of the tenant, live and without end (Mistral's "*").
+        events = services.hub.follow(keys.tenant_events(tenant), None)
+        frames = _frames(events, _Executions(services, tenant), select)
+        return EventSourceResponse(frames, ping=PING_SECONDS)
+    execution = await _execution(services, tenant, job_id)
+    if execution is None:
         return EventSourceResponse(_nothing(), ping=PING_SECONDS)
 
     async def still_open() -> bool:
@@ -97,9 +101,45 @@ async def stream_events(
     events = services.hub.follow(
         keys.job_events(execution.job_id), None, stop=lambda e: e.is_final, still_open=still_open
     )
-    after = _order(last_event_id) if last_event_id else None
-    frames = _frames(events, execution, start_seq, after, set(workflow_event_types))
+    frames = _frames(events, _Executions(services, tenant, execution), select, single=True)
     return EventSourceResponse(frames, ping=PING_SECONDS)
+
+
+@dataclass(frozen=True)
+class _Select:
+    """The stream's filters and resume point."""
+
+    workflow_name: str
+    metadata: dict[str, str]
+    types: set[str]
+    start_seq: int
+    after: tuple[int, ...] | None
+
+    def keeps(self, item: dict[str, Any], number: int, execution: Execution) -> bool:
+        if number < self.start_seq or (self.after and _order(item["event_id"]) <= self.after):
+            return False
+        if self.types and item["event_type"] not in self.types:
+            return False
+        return execution.matches(self.workflow_name, self.metadata)
+
+
+class _Executions:
+    """The executions (jobs) a stream meets, looked up once each, the tenant's only."""
+
+    #: Jobs remembered per stream before the memory starts afresh.
+    LIMIT = 10_000
+
+    def __init__(self, services: Services, tenant: str, known: Execution | None = None) -> None:
+        self.services = services
+        self.tenant = tenant
+        self.known: dict[str, Execution | None] = {known.job_id: known} if known else {}
+
+    async def get(self, job_id: str) -> Execution | None:
+        if job_id not in self.known:
+            if len(self.known) >= self.LIMIT:
+                self.known.clear()
+            self.known[job_id] = await _execution(self.services, self.tenant, job_id)
+        return self.known[job_id]
 
 
 async def _nothing() -> AsyncIterator[dict[str, str]]:
@@ -108,22 +148,22 @@ async def _nothing() -> AsyncIterator[dict[str, str]]:
 
 
 async def _frames(
-    events: AsyncIterator[Event],
-    execution: Execution,
-    start_seq: int,
-    after: tuple[int, ...] | None,
-    types: set[str],
+    events: AsyncIterator[Event], executions: _Executions, select: _Select, single: bool = False
 ) -> AsyncIterator[dict[str, str]]:
+    """SSE frames of the workflow events ``select`` keeps; a ``single`` execution's stream
+    ends after its final event."""
     sequence = 0
     try:
         async for event in events:
+            execution = await executions.get(event.job_id)
+            if execution is None:
+                continue
             for item in workflow_events(event, execution):
                 number, sequence = sequence, sequence + 1
-                skipped = number < start_seq or (after and _order(item["event_id"]) <= after)
-                if not skipped and (not types or item["event_type"] in types):
+                if select.keeps(item, number, execution):
                     data = orjson.dumps(sse_payload(item, number, execution)).decode()
                     yield {"id": item["event_id"], "event": item["event_type"], "data": data}
-                if item["event_type"] in FINAL_TYPES:
+                if single and item["event_type"] in FINAL_TYPES:
                     return
     except Lagging:
         # The client resumes with last_event_id.
