@@ -1,6 +1,6 @@
 """OCR jobs: ``POST /v1/ocr`` for a ``document_url``, ``image_url`` or uploaded ``file_id``.
 
-A request that lists its ``pages`` is sent ``ocr_pages_per_request`` pages at a time, so
+A request that lists its ``pages`` (indices) is sent ``ocr_pages_per_request`` pages at a time, so
 ``job.progress`` reports page by page range (``{"pages_done", "pages_total", "requests"}``);
 one without is a single call. Every page object Mistral returns (``{index, markdown, images,
 dimensions, ...}``) is a result line of ``GET /v1/jobs/{id}/results``; ``result`` is the
@@ -29,7 +29,9 @@ PATH = "/v1/ocr"
 def process(run: JobRun) -> dict[str, Any]:
     """Make the job's calls (skipping those a previous run recorded); return the summary."""
     body = run.request
-    pages: list[int] | None = body.get("pages")
+    listed = body.get("pages")
+    # Range text ("0-3,7") is Mistral's to read: one call, like no pages at all.
+    pages: list[int] | None = listed if isinstance(listed, list) else None
     size = run.rt.settings.ocr_pages_per_request
     groups: list[list[int] | None] = (
         [pages[i : i + size] for i in range(0, len(pages), size)] if pages else [None]

@@ -81,6 +81,17 @@ def test_ocr_job_pages_progress_and_retry(
     assert [p["pages_done"] for p in progress] == [8, 12]
 
 
+def test_ocr_page_ranges_as_text_go_in_one_call(stack: LocalStack, api: Api) -> None:
+    document = {"type": "document_url", "document_url": "https://x.test/c.pdf?pages=9"}
+    request = {"model": "mistral-ocr-latest", "document": document, "pages": "0-2,8"}
+    job = api.submit({"type": "ocr", "request": request})
+    final = api.wait_final(job["id"], callback=False)
+
+    assert final["status"] == "succeeded", final["error"]
+    assert [p["index"] for p in results(api, job["id"])] == [0, 1, 2, 8]
+    assert len(emulator_calls(stack.emulator.url, job["id"])) == 1
+
+
 def test_ocr_fault_is_retried(stack: LocalStack, api: Api) -> None:
     document = {"type": "document_url", "document_url": "https://x.test/b.pdf [[fault:503]]"}
     job = api.submit(

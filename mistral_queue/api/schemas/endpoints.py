@@ -63,7 +63,8 @@ class OCRRequest(BaseModel):
 
     model: str = _MODEL
     document: OCRDocument
-    pages: list[int] | None = Field(default=None, min_length=1, max_length=10_000)
+    #: Page indices, or Mistral's range text (``"0-3,7"``), which is sent as it is.
+    pages: list[int] | str | None = Field(default=None, min_length=1, max_length=10_000)
 
 
 class InputRequest(BaseModel):
