@@ -11,6 +11,7 @@ import pytest
 import redis
 from standardwebhooks import Webhook
 
+from mistral_queue.dev.signing import signing_secret
 from mistral_queue.dev.stack import LocalStack
 from tests.helpers import Api, emulator_calls, events, raw_receiver, wait_for
 
@@ -45,7 +46,7 @@ def test_embeddings_job_splits_the_input_and_serves_vectors(
     assert [c["status"] for c in calls] == [200, 200, 200]
     progress = [e["data"] for e in events(stack_redis, job["id"]) if e["type"] == "job.progress"]
     assert [p["embedded"] for p in progress] == [128, 256, 300]
-    payload = Webhook(stack.secret).verify(captured[0].body, captured[0].headers)
+    payload = Webhook(signing_secret(stack)).verify(captured[0].body, captured[0].headers)
     assert payload["type"] == "job.succeeded" and payload["data"]["result"] == summary
 
 
@@ -129,7 +130,7 @@ def test_moderation_and_classification_jobs(
     assert final["status"] == "succeeded", final["error"]
     assert len(final["result"]["results"]) == 1
     assert [c["path"] for c in emulator_calls(stack.emulator.url, job["id"])] == [path]
-    payload = Webhook(stack.secret).verify(captured[0].body, captured[0].headers)
+    payload = Webhook(signing_secret(stack)).verify(captured[0].body, captured[0].headers)
     assert payload["data"]["result"] == final["result"]
 
 
