@@ -8,20 +8,22 @@ from __future__ import annotations
 
 import ipaddress
 import json
+import re
 from functools import lru_cache
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
 from pydantic import (
     AliasChoices,
     BaseModel,
+    ConfigDict,
     Field,
     SecretStr,
     ValidationError,
     ValidationInfo,
     field_validator,
 )
-from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict, SettingsError
 
 from mistral_queue import secret_rules
 from mistral_queue.errors import ConfigError
@@ -48,6 +50,32 @@ class ModelRateLimit(BaseModel):
 
     rps: float | None = Field(default=None, gt=0)
     tpm: int | None = Field(default=None, gt=0)
+
+
+class ModelPrice(BaseModel):
+    """USD per 1M tokens for the models matching one ``MQ_MODEL_PRICES`` pattern."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    input: float = Field(ge=0)
+    output: float = Field(ge=0)
+
+
+class TenantLimits(BaseModel):
+    """One ``MQ_TENANT_LIMITS`` entry (docs/fairness.md); unset fields mean no limit."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    rps: float | None = Field(default=None, gt=0)
+    tpm: int | None = Field(default=None, gt=0)
+    max_concurrency: int | None = Field(default=None, gt=0)
+    #: Share of the deployment's limit relative to the other tenants' weights.
+    weight: float = Field(default=1.0, gt=0, le=1000)
+    tokens_per_day: int | None = Field(default=None, gt=0)
+    tokens_per_month: int | None = Field(default=None, gt=0)
+    usd_per_month: float | None = Field(default=None, gt=0)
+    #: Past a budget: refuse new jobs with 429 (``reject``) or keep them queued (``wait``).
+    on_budget: Literal["reject", "wait"] = "reject"
 
 
 def _split(value: Any) -> Any:
@@ -182,8 +210,23 @@ class Settings(BaseSettings):
     #: ``{"acme": ["ag_acme_*"]}``; a tenant not listed may use every agent.
     tenant_allowed_agents: dict[str, tuple[str, ...]] = Field(default_factory=dict)
 
-    #: Jobs one tenant may run at once across the deployment; unset means no cap.
+    #: Jobs one tenant may run at once across the deployment; unset means no cap (a
+    #: tenant's ``max_concurrency`` in ``MQ_TENANT_LIMITS`` wins over it).
     tenant_max_concurrency: int | None = Field(default=None, gt=0)
+    #: Jobs the whole deployment runs at once; past it jobs wait in Redis and start in
+    #: weighted fair order (docs/fairness.md). Unset: no deployment cap (and no fair share).
+    max_running_jobs: int | None = Field(default=None, gt=0)
+    #: Seconds of age one priority step is worth: a job is passed only by jobs accepted
+    #: less than ``(9 - priority) * this`` seconds after it (docs/fairness.md).
+    priority_aging_seconds: float = Field(default=60.0, gt=0)
+    #: Per-tenant limits, JSON: tenant (or ``"*"`` for every tenant) -> TenantLimits fields;
+    #: a tenant's own entry wins field by field over ``"*"`` (docs/fairness.md).
+    tenant_limits: dict[str, TenantLimits] = Field(default_factory=dict)
+    #: Seconds between two checks of a job held back by ``on_budget: "wait"`` (it runs at the
+    #: window's end at the latest, or sooner when the budget is raised meanwhile).
+    budget_recheck_seconds: float = Field(default=300.0, gt=0)
+    #: Prices, JSON: glob pattern -> {"input", "output"} USD per 1M tokens; first match wins.
+    model_prices: dict[str, ModelPrice] = Field(default_factory=dict)
 
     # Batch jobs
     #: Batches with more requests than this default to mode ``api`` (Mistral's Batch API);
@@ -301,6 +344,11 @@ def load_settings(**overrides: Any) -> Settings:
     """
     try:
         return Settings(**overrides)
+    except SettingsError as exc:
+        # A JSON-valued variable that is not JSON: pydantic-settings names only the field.
+        found = re.search(r'field "(\w+)"', str(exc))
+        name = env_name(found.group(1)) if found else "settings"
+        raise ConfigError(f"invalid settings: {name}: not valid JSON") from None
     except ValidationError as exc:
         problems = [
             f"{env_name(str(err['loc'][0])) if err['loc'] else 'settings'}: {err['msg']}"

@@ -45,6 +45,9 @@ COUNTERS = {
     "job.throttled limiter and tenant-cap waits, callback.* callback attempts).",
     "mq_upstream_calls_total": "Calls to the Mistral API, by model and status code.",
     "mq_tokens_total": "Tokens Mistral reported in usage, by model and kind.",
+    "mq_tenant_tokens_total": "Tokens used by tenant, kind and model (the model's price "
+    "pattern in MQ_MODEL_PRICES, else other).",
+    "mq_cost_usd_total": "USD spent by tenant and model (the price pattern), MQ_MODEL_PRICES.",
 }
 
 #: The label names each metric may have; a stored field with others is not exported.

@@ -22,6 +22,7 @@ from mistral_queue.api.routes import (
     jobs,
     metrics,
     results,
+    usage,
     webhook_secret,
     workflow_events,
 )
@@ -108,6 +109,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(webhook_secret.router)
     app.include_router(admin.router)
     app.include_router(workflow_events.router)
+    app.include_router(usage.router)
     # Batch bodies may be larger than other requests; the route holds others to the default.
     batch_limit = settings.max_body_bytes + settings.batch_max_bytes
     app.add_middleware(

@@ -25,12 +25,20 @@ log = logging.getLogger(__name__)
 class ApiError(MistralQueueError):
     """Raised by routes for a client error; carries its HTTP status and error type."""
 
-    def __init__(self, status: int, type_: str, message: str, details: Any = None) -> None:
+    def __init__(
+        self,
+        status: int,
+        type_: str,
+        message: str,
+        details: Any = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
         super().__init__(message)
         self.status = status
         self.type = type_
         self.message = message
         self.details = details
+        self.headers = headers
 
 
 def error_response(
@@ -92,7 +100,7 @@ def _http(_: Request, exc: Exception) -> JSONResponse:
 
 def _api(_: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, ApiError)
-    return error_response(exc.status, exc.type, exc.message, exc.details)
+    return error_response(exc.status, exc.type, exc.message, exc.details, exc.headers)
 
 
 def _known(_: Request, exc: Exception) -> JSONResponse:

@@ -49,6 +49,7 @@ ATTEMPTS = "attempts"
 REQUEST = "request"
 METADATA = "metadata"
 DEADLINE = "deadline"
+PRIORITY = "priority"
 PROGRESS = "progress"
 ERROR = "error"
 PENDING_TOOL_CALLS = "pending_tool_calls"
@@ -64,6 +65,12 @@ CALLBACK_NEXT_ATTEMPT_AT = "callback_next_attempt_at"
 #: The OpenTelemetry trace of the job's POST: its id (public) and W3C ``traceparent`` (hidden).
 TRACE_ID = "trace_id"
 TRACEPARENT = "traceparent"
+#: Set once a finished job's usage is booked (jobs/usage.py); then its usage and cost.
+USAGE_BOOKED = "usage_booked"
+USAGE_PROMPT_TOKENS = "usage_prompt_tokens"
+USAGE_COMPLETION_TOKENS = "usage_completion_tokens"
+COST_INPUT_NANO = "cost_input_nano"
+COST_OUTPUT_NANO = "cost_output_nano"
 
 #: The job hash fields the Lua scripts read or write, as ``${NAME}`` placeholders there.
 LUA_FIELDS = {
@@ -76,6 +83,11 @@ LUA_FIELDS = {
     "FINISHED_TS": FINISHED_TS,
     "ATTEMPTS": ATTEMPTS,
     "CALLBACK_URL": CALLBACK_URL,
+    "USAGE_BOOKED": USAGE_BOOKED,
+    "USAGE_PROMPT_TOKENS": USAGE_PROMPT_TOKENS,
+    "USAGE_COMPLETION_TOKENS": USAGE_COMPLETION_TOKENS,
+    "COST_INPUT_NANO": COST_INPUT_NANO,
+    "COST_OUTPUT_NANO": COST_OUTPUT_NANO,
 }
 
 #: Batch bookkeeping hash fields (``batch_state``): the request count, then the counters.
@@ -121,13 +133,8 @@ def callback_lock(job_id: str) -> str:
 
 
 def tenant_running(tenant: str) -> str:
-    """Sorted set of the tenant's running job ids, scored by when each claim lapses."""
+    """Sorted set of the tenant's started jobs (``<type>:<job id>``), scored by claim lapse."""
     return f"{PREFIX}tenant:{tenant}:running"
-
-
-def tenant_parked(tenant: str) -> str:
-    """Sorted set of the tenant's jobs waiting for room under its cap, scored by acceptance."""
-    return f"{PREFIX}tenant:{tenant}:parked"
 
 
 def ratelimit(group: str, part: str) -> str:
@@ -211,3 +218,35 @@ def tenant_keys(tenant: str) -> str:
 def api_key(digest: str) -> str:
     """Hash ``{"tenant", "key_id"}`` of the API key whose SHA-256 is ``digest`` (hex)."""
     return f"{PREFIX}apikey:{digest}"
+
+
+def job_usage(job_id: str) -> str:
+    """Hash of the tokens and cost a job's upstream calls used so far (jobs/usage.py)."""
+    return f"{PREFIX}job:{job_id}:usage"
+
+
+def tenant_usage(tenant: str, period: str) -> str:
+    """Hash of a tenant's finished jobs' usage in one UTC day (``2026-12-01``) or month."""
+    return f"{PREFIX}tenant:{tenant}:usage:{period}"
+
+
+def tenant_reserved(tenant: str) -> str:
+    """Hash of what the tenant's unfinished jobs hold: ``<job id>|t`` tokens, ``|n`` nano-USD."""
+    return f"{PREFIX}tenant:{tenant}:reserved"
+
+
+#: Sorted set of every started job (``<type>:<job id>``), scored by when its claim lapses.
+SCHED_RUNNING = f"{PREFIX}sched:running"
+#: Sorted set of the tenants with ready jobs, scored by their virtual time (tasks/scheduling.py).
+SCHED_TENANTS = f"{PREFIX}sched:tenants"
+#: Hash of each tenant's weight ``<t>|w``, cap ``<t>|c`` and virtual time ``<t>|v``.
+SCHED_CONF = f"{PREFIX}sched:conf"
+#: Hash of each waiting or running job's estimated tokens.
+SCHED_COST = f"{PREFIX}sched:cost"
+#: String holding the scheduler's clock: the virtual start time of the last job started.
+SCHED_CLOCK = f"{PREFIX}sched:clock"
+
+
+def tenant_ready(tenant: str) -> str:
+    """Sorted set of the tenant's jobs waiting for their turn, by priority and age."""
+    return f"{PREFIX}tenant:{tenant}:ready"

@@ -12,6 +12,7 @@ import orjson
 from pydantic import BaseModel
 
 from mistral_queue.jobs import keys
+from mistral_queue.jobs.pricing import cost_view
 
 
 class JobStatus(StrEnum):
@@ -96,6 +97,15 @@ class Callback(BaseModel):
     next_attempt_at: str | None = None
 
 
+class JobCost(BaseModel):
+    """What a finished job's upstream calls cost (``MQ_MODEL_PRICES``; unpriced models: 0)."""
+
+    currency: str = "USD"
+    input: float
+    output: float
+    total: float
+
+
 class Job(BaseModel):
     """A job as the API returns it and as callbacks carry it in ``data``."""
 
@@ -115,6 +125,9 @@ class Job(BaseModel):
     pending_tool_calls: list[dict[str, Any]] | None = None
     #: The OpenTelemetry trace of the job's POST (32 hex digits), when tracing is on.
     trace_id: str | None = None
+    #: 0..9, 9 most urgent; orders the tenant's waiting jobs (docs/fairness.md).
+    priority: int = 5
+    cost: JobCost | None = None
 
 
 class JobRecord(BaseModel):
@@ -155,7 +168,12 @@ class JobRecord(BaseModel):
             next_attempt_at=data.get(keys.CALLBACK_NEXT_ATTEMPT_AT),
         )
         job = Job.model_validate(
-            {**data, "callback": callback, "metadata": data.get(keys.METADATA) or {}}
+            {
+                **data,
+                "callback": callback,
+                "metadata": data.get(keys.METADATA) or {},
+                "cost": _cost(data),
+            }
         )
         deadline = float(data[keys.DEADLINE]) if keys.DEADLINE in data else None
         return cls(
@@ -167,6 +185,13 @@ class JobRecord(BaseModel):
         )
 
 
+def _cost(data: dict[str, Any]) -> dict[str, Any] | None:
+    """The ``cost`` of a job whose usage was booked (jobs/usage.py), else None."""
+    if keys.COST_INPUT_NANO not in data:
+        return None
+    return cost_view(int(data[keys.COST_INPUT_NANO]), int(data.get(keys.COST_OUTPUT_NANO, 0)))
+
+
 def initial_fields(
     *,
     job_id: str,
@@ -176,6 +201,7 @@ def initial_fields(
     metadata: dict[str, Any],
     callback_url: str | None,
     deadline: float,
+    priority: int = 5,
 ) -> dict[str, str]:
     """The hash fields of a newly accepted job."""
     fields = {
@@ -189,6 +215,7 @@ def initial_fields(
         keys.REQUEST: dumps(request),
         keys.METADATA: dumps(metadata),
         keys.DEADLINE: repr(deadline),
+        keys.PRIORITY: str(priority),
     }
     if callback_url:
         fields[keys.CALLBACK_URL] = callback_url

@@ -20,6 +20,7 @@ from mistral_queue.jobs import keys
 from mistral_queue.jobs.changes import Change
 from mistral_queue.jobs.errors import IdempotencyConflict, InvalidTransition, JobNotFound
 from mistral_queue.jobs.model import JobRecord, dumps, now_iso
+from mistral_queue.jobs.usage import AsyncBooker, Booker
 
 #: Approximate length cap of a tenant's event stream (XADD MAXLEN ~).
 TENANT_EVENTS_MAXLEN = 100_000
@@ -201,6 +202,7 @@ class JobStore(StoreCommands):
         self.redis = client
         self._create = client.register_script(_CREATE)
         self._transition = client.register_script(_TRANSITION)
+        self._usage = Booker(client)
 
     def create(self, new: NewJob) -> Created:
         """Store a new job; with an Idempotency-Key, return the earlier job instead.
@@ -227,7 +229,10 @@ class JobStore(StoreCommands):
             InvalidTransition: the job's status does not allow the change.
         """
         keys_, args = self.change_call(job_id, tenant, change)
-        return self.applied(job_id, change, self._transition(keys=keys_, args=args))
+        applied = self.applied(job_id, change, self._transition(keys=keys_, args=args))
+        if change.finished:
+            self._usage.book(job_id, tenant, self.retention)
+        return applied
 
     def delete(self, new: NewJob) -> None:
         """Remove a job that was never accepted (its broker publish failed)."""
@@ -242,6 +247,7 @@ class AsyncJobStore(StoreCommands):
         self.redis = client
         self._create = client.register_script(_CREATE)
         self._transition = client.register_script(_TRANSITION)
+        self._usage = AsyncBooker(client)
 
     async def create(self, new: NewJob) -> Created:
         """See :meth:`JobStore.create`."""
@@ -255,7 +261,10 @@ class AsyncJobStore(StoreCommands):
     async def apply(self, job_id: str, tenant: str, change: Change) -> Applied:
         """See :meth:`JobStore.apply`."""
         keys_, args = self.change_call(job_id, tenant, change)
-        return self.applied(job_id, change, await self._transition(keys=keys_, args=args))
+        applied = self.applied(job_id, change, await self._transition(keys=keys_, args=args))
+        if change.finished:
+            await self._usage.book(job_id, tenant, self.retention)
+        return applied
 
     async def delete(self, new: NewJob) -> None:
         """See :meth:`JobStore.delete`."""

@@ -154,7 +154,10 @@ class RateLimiter:
             RateLimitWait: when the next slot (or the end of a pause) is further off.
             redis.RedisError: when Redis cannot be reached.
         """
-        group = self.group_for(model)
+        return self.acquire_in(self.group_for(model), model, est_tokens)
+
+    def acquire_in(self, group: LimitGroup, model: str, est_tokens: int) -> Reservation:
+        """:meth:`acquire` from a given group's budget (e.g. one tenant's own rps and tpm)."""
         keys_ = [group.key("rps"), group.key("tpm"), group.key("pause"), GLOBAL_PAUSE_KEY]
         args = [
             group.seconds_per_request,

@@ -19,7 +19,9 @@ Long upstream wait handed to Celery            ``tasks/base.py`` (``task.retry(c
 Rate-limit slot: short waits slept, long       ``mistral/limiter.py`` (``RateLimiter``)
   ones refused; 429 pauses the deployment
 Limiter slot per attempt, settle, metrics      this module (``CallLimit``)
-Tenant concurrency cap: park, wake on release  ``tasks/fairness.py`` (``TenantSlots``)
+Tenant rps/tpm, budget reservation per call    ``tasks/metering.py`` (``CallMeter``)
+Fair share, caps, priority: park, start next   ``tasks/scheduling.py`` (``Scheduler``)
+Budget wait (``on_budget: "wait"``)            ``tasks/budget_gate.py`` + the sweep
 Job state writes through a Redis outage        ``tasks/base.py`` (``record``: tenacity)
   (``store_retry_seconds``)
 Direct-batch request deferred retry            ``tasks/batch/direct.py`` (``_defer``)
@@ -50,9 +52,16 @@ from mistral_queue import tracing
 from mistral_queue.jobs import changes
 from mistral_queue.metrics import model_label, record_upstream_call
 from mistral_queue.mistral.client import UpstreamResponse
-from mistral_queue.mistral.errors import RateLimited, UpstreamError
-from mistral_queue.mistral.limiter import RateLimiter, Reservation, estimate_tokens, pause_for
+from mistral_queue.mistral.errors import RateLimited, RateLimitWait, UpstreamError
+from mistral_queue.mistral.limiter import (
+    LimitGroup,
+    RateLimiter,
+    Reservation,
+    estimate_tokens,
+    pause_for,
+)
 from mistral_queue.mistral.retry import RetryInfo
+from mistral_queue.tasks.metering import CallMeter
 
 if TYPE_CHECKING:
     from mistral_queue.tasks.base import JobRun
@@ -82,7 +91,8 @@ def call(run: JobRun, fn: Callable[[int], T], body: dict[str, Any], attempts_bef
         JobStopped: the job was cancelled between attempts.
     """
     model = str(body.get("model") or f"agent:{body.get('agent_id', '')}")
-    limit = CallLimit(run.rt.limiter, model, body)
+    meter = CallMeter.of(run.rt, run.job_id, run.tenant, model)
+    limit = CallLimit(run.rt.limiter, model, body, meter)
 
     def before(number: int) -> None:
         # The slot comes first, so waiting for it does not use up an attempt.
@@ -141,12 +151,20 @@ def usage_of(result: Any) -> dict[str, Any] | None:
 class CallLimit:
     """The limiter's view of one logical call (with all its attempts) to ``model``."""
 
-    def __init__(self, limiter: RateLimiter, model: str, body: dict[str, Any]) -> None:
+    def __init__(
+        self,
+        limiter: RateLimiter,
+        model: str,
+        body: dict[str, Any],
+        meter: CallMeter | None = None,
+    ) -> None:
         self.limiter = limiter
         self.model = model
         # Bounded: a model name is chosen by a tenant, a metrics label must not be.
         self._label = model_label(model, limiter.settings.metric_models())
         self.estimate = estimate_tokens(body)
+        #: The tenant's own limits, usage ledger and budget reservation (tasks/metering.py).
+        self.meter = meter
         self._reservation: Reservation | None = None
 
     def acquire(self) -> None:
@@ -155,7 +173,18 @@ class CallLimit:
         Raises:
             RateLimitWait: no slot soon enough; the task should give its worker slot back.
         """
-        self._reservation = self.limiter.acquire(self.model, self.estimate)
+        if self.meter is not None:
+            # The tenant's own limits first: a tenant over them takes no deployment slot.
+            self.meter.reserve(self.estimate, self._take_tenant_slot)
+        try:
+            self._reservation = self.limiter.acquire(self.model, self.estimate)
+        except RateLimitWait:
+            if self.meter is not None:
+                self.meter.settle(None)
+            raise
+
+    def _take_tenant_slot(self, group: LimitGroup) -> Reservation:
+        return self.limiter.acquire_in(group, self.model, self.estimate)
 
     def wrap(self, fn: Callable[[int], T]) -> Callable[[int], T]:
         """``fn`` with its reservation settled after each attempt."""
@@ -177,18 +206,20 @@ class CallLimit:
         tokens = int(total) if isinstance(total, int | float) else self.estimate
         # Bookkeeping only: a Redis outage here must not lose the answer already received.
         with _best_effort("settle the rate limit"):
-            self._settle(tokens)
+            self._settle(tokens, usage)
             record_upstream_call(self.limiter.redis, self._label, 200, usage)
 
     def _book_failure(self, error: UpstreamError) -> None:
         with _best_effort("record a failed call"):
             if isinstance(error, RateLimited):
                 self.limiter.penalize(pause_for(error), self.model)
-            self._settle(0)
+            self._settle(0, None)
             status = error.status_code or error.error_type
             record_upstream_call(self.limiter.redis, self._label, status, None)
 
-    def _settle(self, tokens: int) -> None:
+    def _settle(self, tokens: int, usage: dict[str, Any] | None) -> None:
+        if self.meter is not None:
+            self.meter.settle(usage)
         if self._reservation is not None:
             self._reservation.settle(tokens)
             self._reservation = None

@@ -12,7 +12,6 @@ import contextlib
 import logging
 import time
 from collections.abc import Callable
-from datetime import datetime
 from typing import Any, TypeVar
 
 from celery import Task
@@ -22,15 +21,18 @@ from tenacity import Retrying, retry_if_exception_type, stop_after_delay, wait_e
 
 from mistral_queue import tracing
 from mistral_queue.broker import dispatch
+from mistral_queue.config import TenantLimits
 from mistral_queue.jobs import changes
 from mistral_queue.jobs.errors import InvalidTransition, JobNotFound
-from mistral_queue.jobs.model import JobRecord, JobStatus, JobType
+from mistral_queue.jobs.limits import resolve
+from mistral_queue.jobs.model import JobRecord, JobStatus
 from mistral_queue.mistral.errors import DeferRetry, RateLimitWait, UpstreamError
 from mistral_queue.tasks import attempt
 from mistral_queue.tasks.attempt import REDIS_DOWN
+from mistral_queue.tasks.budget_gate import hold_back
 from mistral_queue.tasks.callbacks import deliver_now
-from mistral_queue.tasks.fairness import member
 from mistral_queue.tasks.runtime import Runtime, runtime
+from mistral_queue.tasks.scheduling import publish_started
 
 log = logging.getLogger(__name__)
 
@@ -91,10 +93,10 @@ class JobRun:
         body = self.request if body is None else body
         return attempt.call(self, fn, body, attempts_before)
 
-    def park(self) -> None:
-        """Record that the job waits for its tenant's room (fairness.py wakes it up)."""
+    def park(self, reason: str) -> None:
+        """Record that the job waits for its turn (tasks/scheduling.py starts it)."""
         watch = self.watch_until(self.rt.settings.requeue_after_seconds)
-        change = changes.throttled(reason="tenant_concurrency", delay=0.0, watch_until=watch)
+        change = changes.throttled(reason=reason, delay=0.0, watch_until=watch)
         with contextlib.suppress(JobStopped):
             self.apply(change)
 
@@ -182,28 +184,41 @@ def run_job(task: Task[Any, Any], job_id: str, work: Callable[[JobRun], Any]) ->
         stored = rt.store.get(job_id)
         if stored is None or stored.is_final or stored.status == JobStatus.REQUIRES_ACTION:
             log.info("job %s has nothing to run (%s)", job_id, stored and stored.status)
+            if stored is not None and stored.is_final:  # cancelled while it waited its turn
+                publish_started(task.app, rt.scheduler.release(stored, time.time()))
             return
         run = JobRun(task, rt, stored)
-        name = member(stored.job.type.value, job_id)
-        if not rt.slots.claim(stored.tenant, name, _created(stored)):
-            run.park()
+        limits = resolve(rt.settings, rt.redis, stored.tenant)
+        if not _admitted(run, limits):
             return
         try:
             with tracing.job_span(stored.job.type.value, job_id, stored.traceparent, task.request):
                 _run_leased(task, run, work)
         finally:
-            _wake(task, rt.slots.release(stored.tenant, name))
+            if rt.scheduler.needed(stored, limits):
+                publish_started(task.app, rt.scheduler.release(stored, time.time()))
 
 
-def _created(record: JobRecord) -> float:
-    return datetime.fromisoformat(record.job.created_at.replace("Z", "+00:00")).timestamp()
+def _admitted(run: JobRun, limits: TenantLimits) -> bool:
+    """Whether the job starts now: within its tenant's budgets, and its turn has come.
 
-
-def _wake(task: Task[Any, Any], woken: tuple[str, str] | None) -> None:
-    """Publish a parked job of the tenant now that it has room."""
-    if woken is not None:
-        kind, job_id = JobType(woken[0]), woken[1]
-        dispatch.run_job(task.app, kind, job_id)
+    Otherwise what happens instead is recorded: failed or throttled by a budget
+    (tasks/budget_gate.py), or parked for its turn (tasks/scheduling.py).
+    """
+    rt = run.rt
+    held_back = hold_back(rt, run.record, limits)
+    if held_back is not None and held_back.finished:
+        finish(run, held_back)
+    elif held_back is not None:
+        with contextlib.suppress(JobStopped):
+            run.apply(held_back)
+    elif rt.scheduler.needed(run.record, limits):
+        admission = rt.scheduler.arrive(run.record, limits, time.time())
+        publish_started(run.task.app, admission.started)
+        if not admission.run:
+            run.park("fair_share" if rt.settings.max_running_jobs else "tenant_concurrency")
+        return admission.run
+    return held_back is None
 
 
 def _run_leased(task: Task[Any, Any], run: JobRun, work: Callable[[JobRun], Any]) -> None:

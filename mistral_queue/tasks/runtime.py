@@ -10,10 +10,12 @@ import redis
 
 from mistral_queue.config import Settings, get_settings
 from mistral_queue.jobs.lease import Leases
+from mistral_queue.jobs.pricing import PriceTable
 from mistral_queue.jobs.store import JobStore
+from mistral_queue.jobs.usage import UsageLedger
 from mistral_queue.mistral.limiter import RateLimiter
 from mistral_queue.mistral.retry import RetryPolicy
-from mistral_queue.tasks.fairness import TenantSlots
+from mistral_queue.tasks.scheduling import Scheduler
 
 
 def redis_client(url: str) -> redis.Redis:
@@ -60,10 +62,15 @@ class Runtime:
         return RateLimiter(self.redis, self.settings)
 
     @cached_property
-    def slots(self) -> TenantSlots:
-        # A slot outlives the longest single upstream read, so a live job keeps it.
+    def usage(self) -> UsageLedger:
+        return UsageLedger(self.redis, PriceTable(self.settings.model_prices))
+
+    @cached_property
+    def scheduler(self) -> Scheduler:
+        # A started job's claim outlives the longest single upstream read, so a live job
+        # keeps its room; a dead worker's lapses by itself.
         hold = max(3 * self.settings.lease_seconds, self.settings.mistral_read_timeout + 30)
-        return TenantSlots(self.redis, self.settings.tenant_max_concurrency, hold)
+        return Scheduler(self.redis, self.settings, hold)
 
 
 _lock = threading.Lock()

@@ -11,8 +11,9 @@ from typing import Any
 
 import orjson
 from fastapi import APIRouter, Response
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from mistral_queue import config
 from mistral_queue.api.deps import Services, ServicesDep
 from mistral_queue.api.errors import ApiError
 from mistral_queue.api.schemas.jobs import ErrorBody
@@ -30,7 +31,7 @@ MAX_LIMITS_BYTES = 4096
 
 
 class TenantLimits(BaseModel):
-    """``limits``: any JSON object, stored as given."""
+    """``limits``: the tenant's limits (the fields of one ``MQ_TENANT_LIMITS`` entry)."""
 
     limits: dict[str, Any] | None = None
 
@@ -39,6 +40,12 @@ class TenantLimits(BaseModel):
     def _small(cls, value: dict[str, Any] | None) -> dict[str, Any] | None:
         if value is not None and len(orjson.dumps(value)) > MAX_LIMITS_BYTES:
             raise ValueError(f"must be at most {MAX_LIMITS_BYTES} bytes of JSON")
+        if value is not None:
+            # The MQ_TENANT_LIMITS fields (docs/fairness.md), checked as the settings are.
+            try:
+                config.TenantLimits.model_validate(value)
+            except ValidationError as exc:
+                raise ValueError(str(exc).replace("\n", "; ")) from None
         return value
 
 

@@ -15,6 +15,7 @@ from mistral_queue import tracing
 from mistral_queue.api.deps import Services, ServicesDep, TenantDep
 from mistral_queue.api.errors import ApiError
 from mistral_queue.api.intake import batch as batch_intake
+from mistral_queue.api.intake import budget
 from mistral_queue.api.intake.lanes import check_lanes
 from mistral_queue.api.orjson_route import OrjsonRoute
 from mistral_queue.api.schemas.agent import check_tool_urls
@@ -58,7 +59,11 @@ def _job_response(job: Job, status: int, headers: dict[str, str] | None = None) 
     "",
     status_code=202,
     response_model=Job,
-    responses={**ERRORS, 200: {"model": Job, "description": "An Idempotency-Key replay."}},
+    responses={
+        **ERRORS,
+        200: {"model": Job, "description": "An Idempotency-Key replay."},
+        429: {"model": ErrorBody, "description": "The tenant is past a budget."},
+    },
 )
 async def create_job(
     body: JobCreate,
@@ -69,6 +74,7 @@ async def create_job(
 ) -> JSONResponse:
     """Accept a job: 202 once it is stored in Redis and its message is with the broker."""
     settings = services.settings
+    await budget.admit(services.redis, settings, tenant)
     if body.callback_url:
         await check_url_async(body.callback_url, settings.callback_allow_hosts)
     if isinstance(body, AgentJobCreate):
@@ -86,6 +92,7 @@ async def create_job(
         metadata=body.metadata,
         callback_url=body.callback_url,
         deadline=now + settings.job_deadline_seconds,
+        priority=body.priority,
     )
     fields.update(tracing.job_fields())
     new = NewJob(

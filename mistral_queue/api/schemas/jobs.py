@@ -54,6 +54,15 @@ class _JobCreateBase(BaseModel):
         max_length=MAX_METADATA_KEYS,
         description="Your own data, returned on the job and in its callbacks.",
     )
+    priority: int = Field(
+        default=5,
+        ge=0,
+        le=9,
+        description=(
+            "0-9, 9 most urgent: orders this tenant's waiting jobs, with aging so that low "
+            "priorities never starve (docs/fairness.md)."
+        ),
+    )
 
 
 class ChatJobCreate(_JobCreateBase):

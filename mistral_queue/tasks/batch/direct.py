@@ -35,6 +35,7 @@ from mistral_queue.tasks.base import JobRun, JobStopped
 from mistral_queue.tasks.batch import outcome
 from mistral_queue.tasks.batch.errors import Handled
 from mistral_queue.tasks.batch.upstream import download_lines
+from mistral_queue.tasks.metering import CallMeter
 from mistral_queue.tasks.runtime import runtime
 
 log = logging.getLogger(__name__)
@@ -185,7 +186,8 @@ def _call(run: JobRun, position: int, line: str, attempts: int) -> tuple[dict[st
     custom_id, body = request_line(line, position)
     body = _body(run.request, body)
     endpoint = run.request["endpoint"]
-    limit = CallLimit(rt.limiter, str(body.get("model") or f"agent:{body.get('agent_id')}"), body)
+    model = str(body.get("model") or f"agent:{body.get('agent_id')}")
+    limit = CallLimit(rt.limiter, model, body, CallMeter.of(run.rt, run.job_id, run.tenant, model))
     client = get_client(rt.settings)
     made = attempts
 

@@ -36,6 +36,7 @@ from mistral_queue.mistral.ids import id_path
 from mistral_queue.tasks.base import JobRun, JobStopped
 from mistral_queue.tasks.batch import outcome
 from mistral_queue.tasks.batch.errors import BatchFailed, Handled
+from mistral_queue.tasks.metering import CallMeter
 from mistral_queue.tasks.runtime import Runtime
 
 log = logging.getLogger(__name__)
@@ -222,21 +223,29 @@ def download_lines(rt: Runtime, file_id: str, job_id: str) -> Iterator[bytes]:
 
 
 def _collect(run: JobRun, state: BatchState, file_id: str) -> None:
-    """Store the lines of an output or error file as results (again from the start on retry)."""
+    """Store the lines of an output or error file as results (again from the start on retry).
 
-    def attempt(number: int) -> None:
+    The lines' ``usage`` is summed per attempt and booked once the whole file is stored, so a
+    retried download does not count it twice.
+    """
+
+    def attempt(number: int) -> dict[str, int]:
+        used = {"prompt_tokens": 0, "completion_tokens": 0}
         page: list[bytes] = []
         for line in download_lines(run.rt, file_id, run.job_id):
             page.append(line)
             if len(page) == PAGE:
-                _store(state, page)
+                _store(state, page, used)
                 page = []
-        _store(state, page)
+        _store(state, page, used)
+        return used
 
-    run.rt.policy.call(attempt)
+    used = run.rt.policy.call(attempt)
+    model = str(run.request.get("model") or f"agent:{run.request.get('agent_id', '')}")
+    CallMeter.of(run.rt, run.job_id, run.tenant, model).settle(used)
 
 
-def _store(state: BatchState, lines: list[bytes]) -> None:
+def _store(state: BatchState, lines: list[bytes], used: dict[str, int]) -> None:
     parsed = [result_line(orjson.loads(line)) for line in lines]
     positions = state.positions([str(line["custom_id"]) for line, _ in parsed])
     found = {pos: orjson.dumps(line) for pos, (line, _) in zip(positions, parsed, strict=True)
@@ -245,6 +254,12 @@ def _store(state: BatchState, lines: list[bytes]) -> None:
         log.warning("job %s: %d output line(s) name no request of the batch",
                     state.job_id, len(parsed) - len(found))  # fmt: skip
     state.store_results(found)
+    for line, _ in parsed:
+        body = line.get("response", {}).get("body")
+        usage = body.get("usage") if isinstance(body, dict) else None
+        for name in used:
+            value = usage.get(name) if isinstance(usage, dict) else None
+            used[name] += int(value) if isinstance(value, int) and value > 0 else 0
 
 
 def cancel_upstream(rt: Runtime, state: BatchState) -> None:
