@@ -32,7 +32,7 @@ _SETTLE = _LUA.joinpath("usage_settle.lua").read_text()
 _BOOK = Template(_LUA.joinpath("usage_book.lua").read_text()).substitute(keys.LUA_FIELDS)
 
 #: Seconds a day's and a month's usage hash are kept (the usage API looks back this far).
-DAY_TTL = 400 * 86400
+DAY_TTL = 401 * 86400
 MONTH_TTL = 800 * 86400
 #: Seconds a job's usage hash and a tenant's reservations outlive their last change.
 HOLD_TTL = 8 * 86400

@@ -23,7 +23,7 @@ from mistral_queue.jobs.pricing import usd
 
 GroupBy = Literal["model", "day"]
 
-#: Longest range one request may cover, days.
+#: Days of usage kept (the day hashes' TTL, jobs/usage.py), the longest range reported.
 MAX_DAYS = 400
 
 

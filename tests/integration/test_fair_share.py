@@ -50,7 +50,7 @@ def test_the_light_tenant_goes_through_during_the_other_ones_flood(shared: Local
     # Then A still had a backlog when B's jobs were accepted...
     accepted = min(_stamp(j["created_at"]) for j in small_done)
     waiting = [j for j in flood_done if _stamp(j["started_at"]) > accepted]
-    assert len(waiting) >= 20
+    assert len(waiting) >= 10
     # ...and B's jobs did not wait behind it: they alternated with A's (equal weights), so
     # only about one of A's started per job of B's, plus the 2 already on their way
     last_light = max(_stamp(j["started_at"]) for j in small_done)

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 from pydantic import BaseModel, Field
 
 from mistral_queue.api.deps import ServicesDep, TenantDep
-from mistral_queue.api.errors import ApiError
 from mistral_queue.api.orjson_route import OrjsonRoute
 from mistral_queue.api.schemas.jobs import ErrorBody
 from mistral_queue.jobs.usage_report import MAX_DAYS, GroupBy, usage_report
@@ -40,11 +39,6 @@ class Usage(BaseModel):
     data: list[dict[str, Any]] | None = None
 
 
-def _invalid(field: str, message: str) -> ApiError:
-    details = [{"field": field, "message": message, "type": "value_error"}]
-    return ApiError(422, "validation_error", f"{field}: {message}", details)
-
-
 @router.get(
     "",
     response_model=Usage,
@@ -58,11 +52,11 @@ async def get_usage(
     to: Annotated[date | None, Query(description="Last UTC day (default today).")] = None,
     group_by: Annotated[GroupBy | None, Query(description="Split by model or day.")] = None,
 ) -> dict[str, Any]:
-    """Tokens, cost and finished jobs of the caller's tenant; default: this month so far."""
+    """Tokens, cost and finished jobs of the caller's tenant; default: this month so far.
+
+    Days are kept for MAX_DAYS days, so ``from`` is moved up to the oldest day that can hold
+    usage (the response's ``from`` says which); a ``from`` after ``to`` is an empty range.
+    """
     last = to or datetime.now(UTC).date()
-    first = from_ or last.replace(day=1)
-    if first > last:
-        raise _invalid("from", "must not be after 'to'")
-    if (last - first).days >= MAX_DAYS:
-        raise _invalid("from", f"the range may cover at most {MAX_DAYS} days")
+    first = max(from_ or last.replace(day=1), last - timedelta(days=MAX_DAYS - 1))
     return await usage_report(services.redis, tenant, first, last, group_by)
