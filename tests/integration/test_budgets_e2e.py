@@ -144,3 +144,18 @@ def test_with_on_budget_wait_jobs_stay_queued_then_run(
         assert final["status"] == "succeeded" and final["cost"]["total"] > 0
     finally:
         budget_redis.delete(keys.tenant_record("patient"))
+
+
+def test_usage_ranges(budgeted: LocalStack) -> None:
+    api = Api(budgeted.api.url, "key-acme")
+    # A 'from' older than the kept days is moved up to the oldest kept day
+    old = _usage(api, **{"from": "2000-01-01", "to": "2026-12-31", "group_by": "day"})
+    assert old["from"] == "2025-11-27" and len(old["data"]) == 400
+    # A 'from' after 'to' is an empty range; bad values are 422 naming the field
+    assert _usage(api, **{"from": "2026-12-02", "to": "2026-12-01"})["jobs"] == 0
+    for params in ({"from": "yesterday"}, {"group_by": "tenant"}):
+        response = httpx.get(f"{api.url}/v1/usage", params=params, headers=api.headers())
+        error = api_error(response, 422)
+        assert error["details"][0]["field"] == next(iter(params))
+    # And other tenants' usage is never shown (acme runs no job in this module; globex does)
+    assert _usage(api)["tokens"]["total"] == 0 and _usage(api)["jobs"] == 0
