@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+# First: ``worker --pool gevent`` must patch sockets before anything imports them (green.py).
+import mistral_queue.green  # noqa: F401  # isort: skip
+
 import ipaddress
 import logging
 import secrets
@@ -58,8 +61,8 @@ def worker(
     # 64 threads: a process is GIL-bound near 75 jobs/s here with 32, 64 or 128 (~11 ms CPU a
     # job, bench/RESULTS.md), and real upstream calls take seconds, so jobs in flight (rate ×
     # latency) need more threads than 32; past that, more threads only cost memory.
-    concurrency: Annotated[int, typer.Option(help="Threads (or processes) per worker.")] = 64,
-    pool: Annotated[str, typer.Option(help="Celery pool: threads, prefork, solo.")] = "threads",
+    concurrency: Annotated[int, typer.Option(help="Threads (greenlets) per worker.")] = 64,
+    pool: Annotated[str, typer.Option(help="Pool: threads, gevent, prefork, solo.")] = "threads",
     hostname: Annotated[str, typer.Option(help="Node name; default unique per process.")] = "",
     loglevel: str = "INFO",
 ) -> None:

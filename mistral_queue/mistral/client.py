@@ -1,8 +1,12 @@
-"""The upstream HTTP client: sync httpx, one client per worker thread.
+"""The upstream HTTP client: sync httpx, one client per worker thread, or per green process.
 
-Workers run Celery's threads pool; one shared httpx.Client slows down past ~32 concurrent
-requests while a client per thread does not (perf-baseline.md §2), so ``get_client`` keeps
-one per thread. Every call has explicit timeouts (mistral-api.md §5: requests can hang).
+In Celery's threads pool one shared httpx.Client slows down past ~32 concurrent requests
+while a client per thread does not (perf-baseline.md §2), so ``get_client`` keeps one per
+thread. A green pool (gevent) starts a greenlet per task, so a per-"thread" client would be
+a new pool and TCP connection per job: there every task shares one client per process whose
+pool holds a connection per greenlet (``GREEN_MAX_CONNECTIONS``); greenlets take no GIL
+turns, so the shared pool's lock costs nothing. Every call has explicit timeouts
+(mistral-api.md §5: requests can hang).
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ import orjson
 
 from mistral_queue import __version__, tracing
 from mistral_queue.config import Settings
+from mistral_queue.green import is_green
 from mistral_queue.mistral.bodies import (
     SSEEvent,
     check_media_type,
@@ -38,6 +43,10 @@ KEEPALIVE_EXPIRY = 4.0
 
 #: Connections per client; a thread needs one, a few more when it interleaves a stream.
 MAX_CONNECTIONS = 8
+
+#: Connections of the one client of a green worker: above any sensible ``--concurrency``, so
+#: a greenlet never waits for a connection another greenlet holds.
+GREEN_MAX_CONNECTIONS = 2048
 
 #: Bytes per chunk yielded by ``download``.
 DOWNLOAD_CHUNK_BYTES = 64 * 1024
@@ -66,9 +75,14 @@ class UpstreamResponse:
 
 
 class MistralClient:
-    """A Mistral API client for one thread; every failure raises an UpstreamError subclass."""
+    """A Mistral API client; every failure raises an UpstreamError subclass.
 
-    def __init__(self, settings: Settings) -> None:
+    Args:
+        settings: base URL, key and timeouts.
+        max_connections: the connection pool's size (one per concurrent request).
+    """
+
+    def __init__(self, settings: Settings, max_connections: int = MAX_CONNECTIONS) -> None:
         self.settings = settings
         headers = {"User-Agent": f"mistral-queue/{__version__}", "Accept": _JSON}
         if settings.mistral_api_key is not None:
@@ -83,8 +97,8 @@ class MistralClient:
                 pool=settings.mistral_connect_timeout,
             ),
             limits=httpx.Limits(
-                max_connections=MAX_CONNECTIONS,
-                max_keepalive_connections=MAX_CONNECTIONS,
+                max_connections=max_connections,
+                max_keepalive_connections=max_connections,
                 keepalive_expiry=KEEPALIVE_EXPIRY,
             ),
             follow_redirects=False,
@@ -246,10 +260,11 @@ class MistralClient:
 
 
 class _Registry:
-    """The per-thread clients of one process."""
+    """The per-thread clients of one process (and the one shared client of a green one)."""
 
     def __init__(self) -> None:
         self.local = threading.local()
+        self.shared: MistralClient | None = None
         self.clients: weakref.WeakSet[MistralClient] = weakref.WeakSet()
         self.lock = threading.Lock()
 
@@ -258,20 +273,24 @@ _registry = _Registry()
 
 
 def get_client(settings: Settings) -> MistralClient:
-    """This thread's client for ``settings``, created on first use.
+    """This thread's client for ``settings`` (a green process's one client), made on first use.
 
     A client is never shared between threads, nor used in a process forked after it was
     made (the child starts with none), nor reused after ``close_clients`` or for other
     settings.
     """
     registry = _registry
-    client: MistralClient | None = getattr(registry.local, "client", None)
+    green = is_green()
+    client = registry.shared if green else getattr(registry.local, "client", None)
     if client is not None and not client.closed:
         if client.settings is settings:
             return client
         client.close()
-    client = MistralClient(settings)
-    registry.local.client = client
+    client = MistralClient(settings, GREEN_MAX_CONNECTIONS if green else MAX_CONNECTIONS)
+    if green:
+        registry.shared = client
+    else:
+        registry.local.client = client
     with registry.lock:
         registry.clients.add(client)
     return client

@@ -17,18 +17,26 @@ from mistral_queue.mistral.limiter import RateLimiter
 from mistral_queue.mistral.retry import RetryPolicy
 from mistral_queue.tasks.scheduling import Scheduler
 
+#: Redis connections per worker process. Tasks hold one only for a command, so this bounds
+#: concurrent commands, not jobs: a gevent worker with 1,000 greenlets waits for a free one
+#: (``POOL_WAIT_SECONDS``) instead of failing with "Too many connections".
+MAX_CONNECTIONS = 512
+POOL_WAIT_SECONDS = 20
+
 
 def redis_client(url: str) -> redis.Redis:
-    """A sync Redis client with a pool large enough for a threads pool (one per process)."""
-    return redis.Redis.from_url(
+    """A sync Redis client of the process (any pool) over a blocking connection pool."""
+    pool = redis.BlockingConnectionPool.from_url(
         url,
         decode_responses=True,
-        max_connections=512,
+        max_connections=MAX_CONNECTIONS,
+        timeout=POOL_WAIT_SECONDS,
         socket_timeout=30,
         socket_connect_timeout=10,
         health_check_interval=25,
         retry_on_timeout=True,
     )
+    return redis.Redis(connection_pool=pool)
 
 
 @dataclass

@@ -9,7 +9,9 @@ SNI and certificate verification from the URL's host name (httpcore ``_sync/conn
 A kept-alive connection may serve a later delivery to the same origin; it still leads to an
 address that passed the guard, and that delivery must pass the guard again first.
 
-Workers use Celery's threads pool, so each thread gets its own client (``thread_client``).
+In Celery's threads pool each thread gets its own client (``thread_client``); in a green
+pool (gevent), where every task is a new greenlet, the process shares one whose pool has a
+connection per greenlet. The pins are a ContextVar, which greenlets keep apart as threads do.
 """
 
 from __future__ import annotations
@@ -23,12 +25,20 @@ from contextvars import ContextVar
 import httpcore
 import httpx
 
+from mistral_queue.green import is_green
 from mistral_queue.webhooks.guard import GuardedURL
 
 #: host (as httpcore passes it: lower case, IPv6 without brackets) -> addresses to dial.
 _PINS: ContextVar[Mapping[str, tuple[str, ...]] | None] = ContextVar("webhook_pins", default=None)
 
 _local = threading.local()
+
+#: Connections of a green process's one delivery client (see mistral/client.py).
+GREEN_MAX_CONNECTIONS = 2048
+
+
+class _Shared:
+    client: httpx.Client | None = None
 
 
 @contextlib.contextmanager
@@ -112,22 +122,33 @@ class PinnedTransport(httpx.HTTPTransport):
         )
 
 
-def make_client(verify: ssl.SSLContext | bool = True) -> httpx.Client:
+def make_client(
+    verify: ssl.SSLContext | bool = True, limits: httpx.Limits | None = None
+) -> httpx.Client:
     """A client for callback delivery: pinned connections, no redirects, no proxies from the
     environment (a proxy would do its own lookup), no ``.netrc``.
 
     Args:
         verify: TLS verification; an ``ssl.SSLContext`` to trust a private CA (tests).
+        limits: the connection pool's limits (default: 10 connections, 5 kept alive).
     """
     return httpx.Client(
-        transport=PinnedTransport(verify=verify),
+        transport=PinnedTransport(verify=verify, limits=limits),
         follow_redirects=False,
         trust_env=False,
     )
 
 
 def thread_client() -> httpx.Client:
-    """This thread's delivery client, created on first use and kept for the thread's life."""
+    """This thread's delivery client (a green process's one client), made on first use."""
+    if is_green():
+        shared = _Shared.client
+        if shared is None or shared.is_closed:
+            size = GREEN_MAX_CONNECTIONS
+            shared = make_client(limits=httpx.Limits(max_connections=size,
+                                                     max_keepalive_connections=size))  # fmt: skip
+            _Shared.client = shared
+        return shared
     client: httpx.Client | None = getattr(_local, "client", None)
     if client is None or client.is_closed:
         client = make_client()
