@@ -202,8 +202,8 @@ class Settings(BaseSettings):
     metrics_models: Annotated[tuple[str, ...], NoDecode] = DEFAULT_METRICS_MODELS
     #: Seconds a worker may sleep for a rate-limit slot; longer waits go back to Celery.
     rate_limit_max_inline_wait: float = Field(default=0.5, ge=0)
-    #: Share of the rate limits left unused to absorb the delay between taking a slot and
-    #: the request reaching Mistral (0.05 = calls are spaced for 95% of the limit).
+    #: Share of the tokens-per-minute limit left unused, since token estimates are only
+    #: settled after the call (0.05 = 95%). Requests are counted exactly, with no headroom.
     rate_limit_headroom: float = Field(default=0.05, ge=0, le=0.5)
 
     #: Agents each tenant may use, JSON: tenant -> list of agent ids or glob patterns, e.g.

@@ -2,13 +2,19 @@
 
 Every worker process on every machine shares one budget per limit group (DESIGN § Retries,
 backoff, rate limits). One Lua script checks and books both dimensions atomically on the
-Redis server's clock (GCRA, see ``lua/limiter_acquire.lua``). The ``limits`` library was
-considered: it has token-weighted hits but cannot take two limits in one atomic step, give
-tokens back after the call, or pause everyone after a 429, so the script is our own.
+Redis server's clock (``lua/limiter_acquire.lua``). Requests are counted the way the server
+counts them, in a sliding log ("at most R in any second"), so the whole limit is usable with
+no fixed headroom; tokens use GCRA ("pay after"). The ``limits`` library was considered: it
+has token-weighted hits but cannot take two limits in one atomic step, give tokens back
+after the call, or answer a 429 with a pause sized from the window, so the scripts are ours.
 
 A caller that must wait briefly (``rate_limit_max_inline_wait``) gets a booked slot and
-sleeps until it; a longer wait books nothing and raises RateLimitWait with jitter, so
-deferred tasks come back spread out rather than all at once.
+sleeps until it, then checks the window again against the time it actually leaves
+(``lua/limiter_depart.lua``); a longer wait books nothing and raises RateLimitWait with
+jitter, so deferred tasks come back spread out rather than all at once. A 429 that comes
+anyway means calls arrived closer together than they left: the group's window margin doubles
+(decaying back over a minute) and the group waits only until the oldest call of the full
+window has left the server's window (``lua/limiter_pause.lua``).
 """
 
 from __future__ import annotations
@@ -16,6 +22,7 @@ from __future__ import annotations
 import fnmatch
 import math
 import random
+import secrets
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -33,6 +40,7 @@ _LUA = resources.files("mistral_queue.mistral").joinpath("lua")
 _ACQUIRE = _LUA.joinpath("limiter_acquire.lua").read_text()
 _SETTLE = _LUA.joinpath("limiter_settle.lua").read_text()
 _PAUSE = _LUA.joinpath("limiter_pause.lua").read_text()
+_DEPART = _LUA.joinpath("limiter_depart.lua").read_text()
 
 #: Redis key of the pause that applies to every group.
 GLOBAL_PAUSE_KEY = keys.RATELIMIT_PAUSE
@@ -53,6 +61,16 @@ DEFAULT_PAUSE = 2.0
 
 DEFAULT_GROUP = "default"
 
+#: Seconds added to a request window to absorb the delay between a call leaving (on the
+#: Redis clock) and reaching Mistral: the least, and the most after repeated 429s. A raised
+#: margin decays by MARGIN_DECAY seconds per second, back to the least within a minute.
+MIN_MARGIN = 0.01
+MAX_MARGIN = 0.25
+MARGIN_DECAY = 0.004
+
+#: Most re-checks of the window before a booked call leaves (each waits for one to leave).
+MAX_DEPART_CHECKS = 20
+
 
 @dataclass(frozen=True)
 class LimitGroup:
@@ -61,19 +79,24 @@ class LimitGroup:
     name: str
     rps: float | None
     tpm: int | None
-    #: Share of each limit kept unused (0..0.5): a booked slot reaches Mistral after a
-    #: variable delay (thread wake-up, network), so spacing calls exactly 1/rps apart lets
-    #: an occasional one-second window hold one call too many.
+    #: Share of the token limit kept unused (0..0.5): estimates are settled only after the
+    #: call. Requests need none: they are counted exactly (module docstring).
     headroom: float = 0.0
 
     def key(self, part: str) -> str:
-        """The Redis key of one part (``rps``, ``tpm``, ``pause``) of this group."""
+        """The Redis key of one part (``rpslog``, ``tpm``, ``pause``, ``margin``) of this group."""
         return keys.ratelimit(self.name, part)
 
     @property
-    def seconds_per_request(self) -> float:
-        """GCRA emission interval for requests; 0 means no request limit."""
-        return 1.0 / (self.rps * (1.0 - self.headroom)) if self.rps else 0.0
+    def request_window(self) -> tuple[int, float]:
+        """``(requests, seconds)``: at most that many requests in any window that long.
+
+        ``rps`` 20 is 20 in any second; 0.5 is 1 in any 2 s; (0, 0) means no request limit.
+        """
+        if not self.rps:
+            return 0, 0.0
+        count = max(1, math.floor(self.rps))
+        return count, count / self.rps
 
     @property
     def seconds_per_token(self) -> float:
@@ -136,6 +159,7 @@ class RateLimiter:
         self._acquire = client.register_script(_ACQUIRE)
         self._settle = client.register_script(_SETTLE)
         self._pause = client.register_script(_PAUSE)
+        self._depart = client.register_script(_DEPART)
 
     def group_for(self, model: str) -> LimitGroup:
         """The group of the first ``rate_limits`` pattern matching ``model``, else the default."""
@@ -158,34 +182,64 @@ class RateLimiter:
 
     def acquire_in(self, group: LimitGroup, model: str, est_tokens: int) -> Reservation:
         """:meth:`acquire` from a given group's budget (e.g. one tenant's own rps and tpm)."""
-        keys_ = [group.key("rps"), group.key("tpm"), group.key("pause"), GLOBAL_PAUSE_KEY]
-        args = [
-            group.seconds_per_request,
-            group.seconds_per_token,
-            max(0, est_tokens),
-            self.max_inline_wait,
-        ]
-        booked, wait_text, reason = self._acquire(keys=keys_, args=args)
+        count, window = group.request_window
+        names = [group.key("rpslog"), group.key("tpm"), group.key("pause"), GLOBAL_PAUSE_KEY,
+                group.key("margin")]  # fmt: skip
+        call_id = secrets.token_hex(8)
+        tokens = max(0, est_tokens)
+        args: list[str | float] = [
+            count, window, group.seconds_per_token, tokens, self.max_inline_wait, call_id,
+            MIN_MARGIN, MARGIN_DECAY,
+        ]  # fmt: skip
+        booked, wait_text, reason = self._acquire(keys=names, args=args)
         wait = max(0.0, float(wait_text))
         if not int(booked):
             spread = max(MIN_JITTER, wait * JITTER_FRACTION)
             raise RateLimitWait(wait + self._rng.uniform(0.0, spread), model, _text(reason))
         if wait > 0:
             self._sleep(wait)
-        return Reservation(self, group, model, max(0, est_tokens), wait)
+            if count:
+                wait += self._leave(group, call_id)
+        return Reservation(self, group, model, tokens, wait)
+
+    def _leave(self, group: LimitGroup, call_id: str) -> float:
+        """Re-check a booked call's window at the time it leaves; seconds slept meanwhile."""
+        count, window = group.request_window
+        names = [group.key("rpslog"), group.key("margin")]
+        args: list[str | float] = [count, window, call_id, MIN_MARGIN, MARGIN_DECAY]
+        slept = 0.0
+        for _ in range(MAX_DEPART_CHECKS):
+            extra = float(self._depart(keys=names, args=args))
+            if extra <= 0:
+                break
+            self._sleep(extra)
+            slept += extra
+        return slept
 
     def penalize(self, delay: float, model: str | None = None) -> float:
-        """Pause every worker for ``delay`` seconds, after Mistral answered 429 anyway.
+        """Pause after Mistral answered 429 anyway, for the least time that works.
+
+        With ``model`` and a full request window in the group's log, the pause lasts only
+        until the window's oldest call has left the server's window (often a few ms, at most
+        ``delay``) and the group's margin doubles; otherwise (tokens, other clients) it lasts
+        ``delay``.
 
         Args:
             delay: seconds (see ``pause_for``); a longer pause in force is kept.
-            model: pause only this model's group; None pauses every group.
+            model: pause only this model's group; None pauses every group for ``delay``.
 
         Returns:
             Seconds the pause now lasts.
         """
-        key = self.group_for(model).key("pause") if model is not None else GLOBAL_PAUSE_KEY
-        return float(self._pause(keys=[key], args=[max(0.0, delay)]))
+        if model is None:
+            names = [GLOBAL_PAUSE_KEY, GLOBAL_PAUSE_KEY, GLOBAL_PAUSE_KEY]
+            count, window = 0, 0.0
+        else:
+            group = self.group_for(model)
+            names = [group.key("pause"), group.key("rpslog"), group.key("margin")]
+            count, window = group.request_window
+        args = [max(0.0, delay), count, window, MIN_MARGIN, MAX_MARGIN, MARGIN_DECAY]
+        return float(self._pause(keys=names, args=args))
 
     def run_settle(self, group: LimitGroup, delta_tokens: int) -> None:
         """Shift ``group``'s token budget by ``delta_tokens`` (used by Reservation.settle)."""

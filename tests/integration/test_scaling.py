@@ -45,12 +45,9 @@ def _max_in_any_second(times: list[float]) -> int:
 
 @pytest.fixture(scope="module")
 def limited() -> Iterator[LocalStack]:
-    """Three worker processes sharing one limit of RPS requests per second.
-
-    The emulator shares this machine's two cores with the three workers, so requests reach it
-    with more jitter than a remote API sees; 15% headroom absorbs it (the default is 5%).
-    """
-    env = {**TEST_ENV, "MQ_RATE_LIMIT_RPS": str(RPS), "MQ_RATE_LIMIT_HEADROOM": "0.15"}
+    """Three worker processes sharing one limit of RPS requests per second, with no headroom:
+    requests are counted in the server's own window, against the time each one leaves."""
+    env = {**TEST_ENV, "MQ_RATE_LIMIT_RPS": str(RPS)}
     local = launch(env=env, workers=3, concurrency=8, emulator_args=["--rps-limit", str(RPS)])
     yield local
     local.stop()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import multiprocessing
 import random
+import secrets
 import threading
 import time
 from collections.abc import Iterator
@@ -18,6 +19,8 @@ from mistral_queue.mistral.errors import RateLimitWait
 from mistral_queue.mistral.limiter import (
     GLOBAL_PAUSE_KEY,
     JITTER_FRACTION,
+    MAX_MARGIN,
+    MIN_MARGIN,
     LimitGroup,
     RateLimiter,
 )
@@ -44,7 +47,7 @@ def client(redis_url: str) -> Iterator[redis.Redis]:
 
 
 def limiter(client: redis.Redis, sleeps: list[float] | None = None, **settings: Any) -> RateLimiter:
-    # No headroom: these tests check the exact spacing (test_headroom_spaces_calls_wider).
+    # No headroom: these tests check exact token spacing (test_headroom_applies_to_tokens_only).
     values: dict[str, Any] = {"rate_limit_max_inline_wait": 0.5, "rate_limit_headroom": 0.0}
     values.update(settings)
     sleep = sleeps.append if sleeps is not None else time.sleep
@@ -60,27 +63,52 @@ def test_no_limits_grants_at_once(client: redis.Redis) -> None:
     assert sleeps == []
 
 
-def test_rps_spacing_books_short_waits_and_defers_long_ones(client: redis.Redis) -> None:
-    sleeps: list[float] = []
-    limits = limiter(client, sleeps, rate_limit_rps=10)
-    granted = [limits.acquire("m", 1) for _ in range(6)]
-    # Slots 0.1 s apart: the first at once, then booked waits up to the 0.5 s inline limit.
-    waits = [reservation.waited for reservation in granted]
-    assert waits[0] == 0
-    for previous, current in zip(waits, waits[1:], strict=False):
-        assert current == pytest.approx(previous + 0.1, abs=0.02)
+def test_rps_window_lets_r_go_at_once_then_books_the_next_window(client: redis.Redis) -> None:
+    # The server's rule is "at most 10 in any second" (not "one every 0.1 s"): 10 go at once.
+    limits = limiter(client, None, rate_limit_rps=10, rate_limit_max_inline_wait=1.5)
+    burst = [limits.acquire("m", 1).waited for _ in range(10)]
+    assert burst == [0.0] * 10
+    # Past the inline limit a call is deferred, booking nothing
+    impatient = limiter(client, None, rate_limit_rps=10, rate_limit_max_inline_wait=0.5)
     with pytest.raises(RateLimitWait) as caught:
-        limits.acquire("m", 1)
+        impatient.acquire("m", 1)
     assert caught.value.reason == "rps"
-    assert 0.5 <= caught.value.delay <= 0.6 * (1 + JITTER_FRACTION) + 0.02
+    assert 0.9 < caught.value.delay <= (1.0 + MIN_MARGIN) * (1 + JITTER_FRACTION) + 0.05
+    # The 11th is booked one window (1 s + the 10 ms margin) after the first
+    eleventh = limits.acquire("m", 1)
+    assert eleventh.waited == pytest.approx(1.0 + MIN_MARGIN, abs=SLACK)
+    # And once the first 10 have left the window, the next 9 go at once
+    assert [limits.acquire("m", 1).waited for _ in range(9)] == [0.0] * 9
+
+
+def test_a_late_departure_is_logged_at_the_time_it_left(client: redis.Redis) -> None:
+    # A worker that wakes 0.3 s late (a busy host) must not be counted at its booked slot
+    def late(seconds: float) -> None:
+        time.sleep(seconds + 0.3)
+
+    settings = Settings(rate_limit_rps=2, rate_limit_max_inline_wait=2.0)
+    limits = RateLimiter(client, settings, sleep=late)
+    log = limits.group_for("m").key("rpslog")
+    limits.acquire("m", 1)
+    limits.acquire("m", 1)
+    first = min(_scores(client, log))
+    limits.acquire("m", 1)
+    # Then the third's entry is its booked slot (first + 1 s + margin) plus the 0.3 s
+    third = max(_scores(client, log))
+    assert third - first == pytest.approx(1.0 + MIN_MARGIN + 0.3, abs=SLACK / 2)
+
+
+def _scores(client: redis.Redis, key: str) -> list[float]:
+    entries: Any = client.zrange(key, 0, -1, withscores=True)
+    return [float(score) for _, score in entries]
 
 
 def test_keys_expire(client: redis.Redis) -> None:
     limits = limiter(client, [], rate_limit_rps=10, rate_limit_tpm=6000)
     limits.acquire("m", 100)
     group = limits.group_for("m")
-    for part in ("rps", "tpm"):
-        assert 0 < client.pttl(group.key(part)) <= 3000
+    assert 0 < client.pttl(group.key("rpslog")) <= 4000
+    assert 0 < client.pttl(group.key("tpm")) <= 3000
 
 
 def test_tokens_pay_after_and_settle(client: redis.Redis) -> None:
@@ -128,14 +156,44 @@ def test_penalize_one_model_group(client: redis.Redis) -> None:
     assert limits.acquire("mistral-small-latest", 1).waited == 0
 
 
-def test_short_pause_end_is_spread_not_a_herd(client: redis.Redis) -> None:
+def test_a_429_of_a_full_window_pauses_only_until_its_oldest_call_leaves(
+    client: redis.Redis,
+) -> None:
+    # New rule (was: every 429 paused the group for its whole Retry-After, 1 s or more).
+    limits = limiter(client, [], rate_limit_rps=5, rate_limit_max_inline_wait=2.0)
+    group = limits.group_for("m")
+    # Given a full window: 5 calls just left, and Mistral answered one of them 429
+    for _ in range(5):
+        limits.acquire("m", 1)
+    pause = limits.penalize(1.0, "m")
+    # Then the pause ends when the oldest call leaves a window widened by the doubled margin
+    assert pause == pytest.approx(1.0 + 2 * MIN_MARGIN, abs=0.05)
+    margin = float(client.hget(group.key("margin"), "margin") or 0)
+    assert margin == pytest.approx(2 * MIN_MARGIN)
+    # And a 429 our log cannot explain (an empty window: tokens, other clients) waits in full
+    client.delete(group.key("rpslog"), group.key("pause"))
+    assert limits.penalize(3.0, "m") == pytest.approx(3.0, abs=0.05)
+
+
+def test_repeated_429s_widen_the_margin_up_to_its_cap(client: redis.Redis) -> None:
+    limits = limiter(client, [], rate_limit_rps=3, rate_limit_max_inline_wait=5.0)
+    group = limits.group_for("m")
+    for _ in range(8):
+        for _ in range(3):
+            client.zadd(group.key("rpslog"), {secrets.token_hex(4): float(client.time()[0])})
+        limits.penalize(0.01, "m")
+    assert float(client.hget(group.key("margin"), "margin") or 0) == pytest.approx(MAX_MARGIN)
+
+
+def test_short_pause_end_is_booked_like_any_window(client: redis.Redis) -> None:
     sleeps: list[float] = []
-    limits = limiter(client, sleeps, rate_limit_rps=20, rate_limit_max_inline_wait=1.0)
+    limits = limiter(client, sleeps, rate_limit_rps=4, rate_limit_max_inline_wait=1.0)
     limits.penalize(0.3)
-    waits = [limits.acquire("m", 1).waited for _ in range(5)]
-    assert waits[0] == pytest.approx(0.3, abs=0.03)
-    for previous, current in zip(waits, waits[1:], strict=False):
-        assert current == pytest.approx(previous + 0.05, abs=0.01)
+    waits = [limits.acquire("m", 1).waited for _ in range(4)]
+    # The window's 4 go when the pause ends; the 5th would be a window later: deferred
+    assert waits == pytest.approx([0.3] * 4, abs=0.03)
+    with pytest.raises(RateLimitWait):
+        limits.acquire("m", 1)
 
 
 def test_deferred_waits_are_jittered(client: redis.Redis) -> None:
@@ -206,12 +264,13 @@ def _hammer(url: str, limit: dict[str, Any], calls: int, threads: int, out: Any)
 def _spans_ok(grants: list[float], rps: float, expected: int) -> None:
     assert len(grants) == expected
     grants.sort()
-    # Slots are 1/rps apart on the server's clock: N grants cannot take less than (N-1)/rps.
-    assert grants[-1] - grants[0] >= (len(grants) - 1) / rps - SLACK
-    # And no one-second window holds more than rps (+1 for the window's edges, + slack).
+    # At most rps in any one second window (the server's rule), so N grants span at least
+    # ceil(N / rps) - 1 windows, less slack for when each thread noted its grant.
+    windows = -(-len(grants) // int(rps)) - 1
+    assert grants[-1] - grants[0] >= windows - SLACK
     for i, start in enumerate(grants):
-        inside = sum(1 for t in grants[i:] if t < start + 1.0)
-        assert inside <= rps + 1 + rps * SLACK
+        inside = sum(1 for t in grants[i:] if t < start + 1.0 - SLACK)
+        assert inside <= rps
 
 
 @pytest.mark.slow
@@ -243,7 +302,13 @@ def test_accuracy_processes(redis_url: str, client: redis.Redis, limit: dict[str
     _spans_ok(grants, 20, 48)
 
 
-def test_headroom_spaces_calls_wider() -> None:
+def test_headroom_applies_to_tokens_only() -> None:
     group = LimitGroup("default", rps=10, tpm=60_000, headroom=0.05)
-    assert group.seconds_per_request == pytest.approx(1 / 9.5)
+    assert group.request_window == (10, 1.0)
     assert group.seconds_per_token == pytest.approx(60 / 57_000)
+
+
+def test_request_windows_of_fractional_limits() -> None:
+    assert LimitGroup("g", rps=0.5, tpm=None).request_window == (1, 2.0)
+    assert LimitGroup("g", rps=2.5, tpm=None).request_window == (2, 0.8)
+    assert LimitGroup("g", rps=None, tpm=None).request_window == (0, 0.0)
