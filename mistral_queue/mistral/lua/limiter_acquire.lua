@@ -4,8 +4,8 @@
 -- sorted set of send times (booked, then replaced by the actual one, limiter_depart.lua). A
 -- slot is free at t when fewer than N entries lie in (t - window, t]; window = the limit's
 -- window plus an adaptive margin for the delay between leaving and arriving
--- (raised by limiter_pause.lua after a 429). So N calls may go at once, and the N+1st once the first has left
--- the window: the limit is used in full, with no fixed headroom.
+-- (raised by limiter_pause.lua after a 429). Calls are also paced window/N apart (see
+-- below). So the limit is used in full but for the margin, with no fixed headroom.
 -- Tokens: GCRA "pay after" (a theoretical arrival time): a call may go once the dimension is
 -- not in debt and its cost is then added, so a call larger than the per-minute budget still
 -- goes (once) and delays the next ones.
@@ -39,6 +39,13 @@ if per_window > 0 then
   end
   window = tonumber(ARGV[2]) + margin
   redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - window - 1)
+  -- Paced window/N after the latest call: a burst of N sent at once reaches the server
+  -- spread out by its own queueing, and the next burst would then find the window full.
+  local latest = redis.call('ZREVRANGE', KEYS[1], 0, 0, 'WITHSCORES')
+  if latest[2] then
+    local paced = tonumber(latest[2]) + window / per_window
+    if paced > allow then allow, reason = paced, 'rps' end
+  end
   -- The Nth latest entry: a slot one window after it has fewer than N entries before it.
   local nth = redis.call('ZREVRANGE', KEYS[1], per_window - 1, per_window - 1, 'WITHSCORES')
   if nth[2] then
