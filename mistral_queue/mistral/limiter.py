@@ -13,7 +13,7 @@ sleeps until it, then checks the window again against the time it actually leave
 (``lua/limiter_depart.lua``); a longer wait books nothing and raises RateLimitWait with
 jitter, so deferred tasks come back spread out rather than all at once. A 429 that comes
 anyway means calls arrived closer together than they left: the group's window margin doubles
-(decaying back over a minute) and the group waits only until the oldest call of the full
+(decaying back over two minutes) and the group waits only until the oldest call of the full
 window has left the server's window (``lua/limiter_pause.lua``).
 """
 
@@ -63,10 +63,10 @@ DEFAULT_GROUP = "default"
 
 #: Seconds added to a request window to absorb the delay between a call leaving (on the
 #: Redis clock) and reaching Mistral: the least, and the most after repeated 429s. A raised
-#: margin decays by MARGIN_DECAY seconds per second, back to the least within a minute.
+#: margin decays by MARGIN_DECAY seconds per second, back to the least within two minutes.
 MIN_MARGIN = 0.01
 MAX_MARGIN = 0.25
-MARGIN_DECAY = 0.004
+MARGIN_DECAY = 0.002
 
 #: Most re-checks of the window before a booked call leaves (each waits for one to leave).
 MAX_DEPART_CHECKS = 20
@@ -84,7 +84,7 @@ class LimitGroup:
     headroom: float = 0.0
 
     def key(self, part: str) -> str:
-        """The Redis key of one part (``rpslog``, ``tpm``, ``pause``, ``margin``) of this group."""
+        """The Redis key of one part (``rpslog``, ``paced``, ``tpm``, ``pause``, ``margin``)."""
         return keys.ratelimit(self.name, part)
 
     @property
@@ -184,7 +184,7 @@ class RateLimiter:
         """:meth:`acquire` from a given group's budget (e.g. one tenant's own rps and tpm)."""
         count, window = group.request_window
         names = [group.key("rpslog"), group.key("tpm"), group.key("pause"), GLOBAL_PAUSE_KEY,
-                group.key("margin")]  # fmt: skip
+                group.key("margin"), group.key("paced")]  # fmt: skip
         call_id = secrets.token_hex(8)
         tokens = max(0, est_tokens)
         args: list[str | float] = [

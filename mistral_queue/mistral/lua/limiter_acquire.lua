@@ -9,7 +9,8 @@
 -- Tokens: GCRA "pay after" (a theoretical arrival time): a call may go once the dimension is
 -- not in debt and its cost is then added, so a call larger than the per-minute budget still
 -- goes (once) and delays the next ones.
--- KEYS: requests log, tokens TAT, the group's pause, the global pause, the group's margin
+-- KEYS: requests log, tokens TAT, the group's pause, the global pause, the group's margin,
+--       the latest booked request slot
 -- ARGV[1] requests per window (0: no request limit)
 -- ARGV[2] window, seconds (before the margin)
 -- ARGV[3] seconds per token (0: no token limit)
@@ -39,13 +40,11 @@ if per_window > 0 then
   end
   window = tonumber(ARGV[2]) + margin
   redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - window - 1)
-  -- Paced window/N after the latest call: a burst of N sent at once reaches the server
-  -- spread out by its own queueing, and the next burst would then find the window full.
-  local latest = redis.call('ZREVRANGE', KEYS[1], 0, 0, 'WITHSCORES')
-  if latest[2] then
-    local paced = tonumber(latest[2]) + window / per_window
-    if paced > allow then allow, reason = paced, 'rps' end
-  end
+  -- Paced window/N after the latest booked slot (KEYS[6]): a burst of N sent at once
+  -- reaches the server spread out by its own queueing, and the next burst would then find
+  -- the window full. Booked, not sent: one late sender must not delay all the later ones.
+  local paced = tonumber(redis.call('GET', KEYS[6]) or 0) + window / per_window
+  if paced > allow then allow, reason = paced, 'rps' end
   -- The Nth latest entry: a slot one window after it has fewer than N entries before it.
   local nth = redis.call('ZREVRANGE', KEYS[1], per_window - 1, per_window - 1, 'WITHSCORES')
   if nth[2] then
@@ -61,7 +60,9 @@ end
 
 if per_window > 0 then
   redis.call('ZADD', KEYS[1], string.format('%.6f', allow), ARGV[6])
-  redis.call('PEXPIRE', KEYS[1], math.ceil((allow - now + window) * 1000) + 2000)
+  local ttl = math.ceil((allow - now + window) * 1000) + 2000
+  redis.call('PEXPIRE', KEYS[1], ttl)
+  redis.call('SET', KEYS[6], string.format('%.6f', allow), 'PX', ttl)
 end
 if per_token > 0 then
   local tat = allow + tonumber(ARGV[4]) * per_token
