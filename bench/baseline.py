@@ -28,6 +28,8 @@ from fastapi import FastAPI
 from fastapi.responses import Response
 from pydantic import BaseModel, Field, HttpUrl
 
+from mistral_queue.green import is_green
+
 #: The queue every baseline task goes to.
 QUEUE = "bench"
 #: The chat completion body both sides send upstream.
@@ -54,7 +56,17 @@ celery_app.conf.update(
 _local = threading.local()
 
 
+class _Shared:
+    client: httpx.Client | None = None
+
+
 def _client() -> httpx.Client:
+    # Green pools run each task in a new greenlet: share one client, as a sensible app does.
+    if is_green():
+        if _Shared.client is None:
+            limits = httpx.Limits(max_connections=None, keepalive_expiry=4.0)
+            _Shared.client = httpx.Client(timeout=30, limits=limits)
+        return _Shared.client
     client: httpx.Client | None = getattr(_local, "client", None)
     if client is None:
         client = httpx.Client(timeout=30, limits=httpx.Limits(keepalive_expiry=4.0))

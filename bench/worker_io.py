@@ -1,6 +1,8 @@
 """Worker I/O concurrency (issue 9 §3): jobs/s of ONE worker process against a slow upstream.
 
 ``python -m bench.worker_io [--runs 3] [--jobs 2000] [--latency-ms 200] [--concurrency 64,128]``
+``python -m bench.worker_io --pool gevent --concurrency 1000 --baseline-concurrency 1000
+--latency-ms 4000`` (issue 15: both sides on Celery's gevent pool)
 
 The emulator adds ``--latency-ms`` to every call. Each run first drains the baseline (a bare
 Celery threads-pool worker whose task makes one httpx call to the emulator), then, for each
@@ -41,7 +43,7 @@ def drain_baseline(bench: stacks.Bench, args: argparse.Namespace, deadline: Dead
     celery_app.conf.broker_url = bench.base_redis.url  # type: ignore[misc]
     for index in range(args.jobs):
         celery_app.send_task("bench.chat", args=[f"base_{index}"], queue=QUEUE)
-    stacks.start_baseline(bench, 1, "threads", args.baseline_concurrency, args.loglevel)
+    stacks.start_baseline(bench, 1, args.pool, args.baseline_concurrency, args.loglevel)
     client = bench.base_client()
     return _measure(bench, args, deadline, client, QUEUE, stacks.celery_idle(client, QUEUE))
 
@@ -51,7 +53,7 @@ def drain_ours(bench: stacks.Bench, args: argparse.Namespace, deadline: Deadline
     """Submit ``--jobs`` chat jobs through our API, then drain them with one of our workers."""
     fill(bench.ours.api.url + "/v1/jobs", lambda _: bench.job_body(), bench.headers(), args.jobs,
          deadline)  # fmt: skip
-    stacks.start_ours(bench, 1, "threads", concurrency, args.loglevel)
+    stacks.start_ours(bench, 1, args.pool, concurrency, args.loglevel)
     queue = QUEUES[JobType.CHAT]
     client = bench.ours_client()
     done = lambda: bench.sink_jobs() >= args.jobs  # noqa: E731
@@ -91,14 +93,15 @@ def main() -> None:
     parser.add_argument("--concurrency", default="64,128", help="our worker's threads (list)")
     parser.add_argument("--baseline-concurrency", type=int, default=128)
     parser.add_argument("--loglevel", default="INFO", help="both workers' log level")
+    parser.add_argument("--pool", default="threads", help="both workers' pool (threads, gevent)")
     args = parser.parse_args()
     deadline = Deadline(args.timeout)
     levels = [int(c) for c in args.concurrency.split(",")]
     rows: dict[str, Row] = {}
     for c in levels:
-        rows[f"rate{c}"] = Row(f"jobs/s, threads {c}", "≥ 200", digits=0)
-        rows[f"cpu{c}"] = Row(f"worker CPU ms/job, threads {c}", "—", digits=1)
-        rows[f"rss{c}"] = Row(f"worker peak RSS MiB, threads {c}", "reported", digits=0)
+        rows[f"rate{c}"] = Row(f"jobs/s, {args.pool} {c}", "≥ 200", digits=0)
+        rows[f"cpu{c}"] = Row(f"worker CPU ms/job, {args.pool} {c}", "—", digits=1)
+        rows[f"rss{c}"] = Row(f"worker peak RSS MiB, {args.pool} {c}", "≤ 300", digits=0)
     bench = stacks.start(args.latency_ms)
     try:
         for run in range(args.runs):
@@ -108,7 +111,7 @@ def main() -> None:
             for c in levels:
                 profile = args.profile and run == args.runs - 1 and c == levels[-1]
                 ours = drain_ours(bench, args, deadline, c, profile)
-                console.print(f"run {run + 1} ours threads {c}: {ours.rate:.0f}/s, "
+                console.print(f"run {run + 1} ours {args.pool} {c}: {ours.rate:.0f}/s, "
                               f"{ours.cpu_ms:.1f} ms CPU, {ours.rss_mb:.0f} MiB")  # fmt: skip
                 for key, mine, theirs in (("rate", ours.rate, base.rate),
                                           ("cpu", ours.cpu_ms, base.cpu_ms),
@@ -119,8 +122,9 @@ def main() -> None:
         bench.stop()
     notes = [
         f"{args.jobs} jobs per drain, emulator latency {args.latency_ms:g} ms, one worker "
-        f"process, log level {args.loglevel}; baseline: plain Celery threads "
-        f"{args.baseline_concurrency}, per-thread httpx client, one upstream call, no callback",
+        f"process, log level {args.loglevel}; baseline: plain Celery {args.pool} "
+        f"{args.baseline_concurrency}, per-thread httpx client (one per process when green), "
+        "one upstream call, no callback",
         "ours: each job is one chat task (lease, record, attempt, upstream call, result, then "
         "the callback's first signed POST to the sink, recorded); done when the sink has "
         "every job",
