@@ -1,12 +1,6 @@
-"""The upstream HTTP client: sync httpx, one client per worker thread, or per green process.
-
-In Celery's threads pool one shared httpx.Client slows down past ~32 concurrent requests
-while a client per thread does not (perf-baseline.md §2), so ``get_client`` keeps one per
-thread. A green pool (gevent) starts a greenlet per task, so a per-"thread" client would be
-a new pool and TCP connection per job: there every task shares one client per process whose
-pool holds a connection per greenlet (``GREEN_MAX_CONNECTIONS``); greenlets take no GIL
-turns, so the shared pool's lock costs nothing. Every call has explicit timeouts
-(mistral-api.md §5: requests can hang).
+"""The upstream HTTP client: sync httpx, one per worker thread (a shared one slows down past ~32
+concurrent requests, perf-baseline.md §2), or one per green process (each task there is a new
+greenlet). Every call has explicit timeouts (mistral-api.md §5: requests can hang).
 """
 
 from __future__ import annotations
@@ -41,11 +35,9 @@ from mistral_queue.mistral.parsing import response_headers
 #: connection the server is closing (the RemoteProtocolError race in perf-baseline.md §2).
 KEEPALIVE_EXPIRY = 4.0
 
-#: Connections per client; a thread needs one, a few more when it interleaves a stream.
+#: Connections per client; a thread needs one, a few more when it interleaves a stream. A
+#: green worker's one client has GREEN_MAX_CONNECTIONS: above any sensible ``--concurrency``.
 MAX_CONNECTIONS = 8
-
-#: Connections of the one client of a green worker: above any sensible ``--concurrency``, so
-#: a greenlet never waits for a connection another greenlet holds.
 GREEN_MAX_CONNECTIONS = 2048
 
 #: Bytes per chunk yielded by ``download``.
@@ -75,12 +67,7 @@ class UpstreamResponse:
 
 
 class MistralClient:
-    """A Mistral API client; every failure raises an UpstreamError subclass.
-
-    Args:
-        settings: base URL, key and timeouts.
-        max_connections: the connection pool's size (one per concurrent request).
-    """
+    """A Mistral API client (``max_connections``: its pool); failures raise UpstreamError."""
 
     def __init__(self, settings: Settings, max_connections: int = MAX_CONNECTIONS) -> None:
         self.settings = settings
@@ -264,7 +251,7 @@ class _Registry:
 
     def __init__(self) -> None:
         self.local = threading.local()
-        self.shared: MistralClient | None = None
+        self.client: MistralClient | None = None
         self.clients: weakref.WeakSet[MistralClient] = weakref.WeakSet()
         self.lock = threading.Lock()
 
@@ -275,22 +262,19 @@ _registry = _Registry()
 def get_client(settings: Settings) -> MistralClient:
     """This thread's client for ``settings`` (a green process's one client), made on first use.
 
-    A client is never shared between threads, nor used in a process forked after it was
-    made (the child starts with none), nor reused after ``close_clients`` or for other
-    settings.
+    Never used in a process forked after it was made (the child starts with none), nor
+    reused after ``close_clients`` or for other settings.
     """
     registry = _registry
     green = is_green()
-    client = registry.shared if green else getattr(registry.local, "client", None)
+    holder: Any = registry if green else registry.local
+    client: MistralClient | None = getattr(holder, "client", None)
     if client is not None and not client.closed:
         if client.settings is settings:
             return client
         client.close()
     client = MistralClient(settings, GREEN_MAX_CONNECTIONS if green else MAX_CONNECTIONS)
-    if green:
-        registry.shared = client
-    else:
-        registry.local.client = client
+    holder.client = client
     with registry.lock:
         registry.clients.add(client)
     return client

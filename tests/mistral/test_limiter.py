@@ -166,7 +166,7 @@ def test_a_429_of_a_full_window_pauses_only_until_its_oldest_call_leaves(
     seconds, micros = client.time()
     now = float(seconds) + float(micros) / 1e6
     sent = {f"c{i}": now - 0.8 + 0.2 * i for i in range(5)}
-    client.zadd(group.key("rpslog"), sent)  # type: ignore[arg-type]
+    client.zadd(group.key("rpslog"), sent)
     pause = limits.penalize(1.0, "m")
     # Then the pause ends when the oldest call leaves a window widened by the doubled margin
     assert pause == pytest.approx(0.2 + 2 * MIN_MARGIN, abs=0.05)
