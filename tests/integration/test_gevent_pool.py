@@ -17,6 +17,7 @@ import pytest
 import redis
 from standardwebhooks import Webhook
 
+from mistral_queue.dev.signing import signing_secret
 from mistral_queue.dev.stack import LocalStack, launch
 from mistral_queue.jobs import keys
 from tests.conftest import TEST_ENV
@@ -118,7 +119,8 @@ def test_agent_job_with_an_http_tool(green: Green) -> None:
         final = green.api.wait_final(job["id"], callback=False)
     assert final["status"] == "succeeded", final["error"]
     [request] = tools.received
-    assert Webhook(green.local.secret).verify(request.body, request.headers)["type"] == "tool.call"
+    call = Webhook(signing_secret(green.local)).verify(request.body, request.headers)
+    assert call["type"] == "tool.call"
     answer = final["result"]["outputs"][-1]["content"]
     assert 'The get_weather tool returned: {"temp_c": 17}' in answer
 
