@@ -62,8 +62,9 @@ DEFAULT_PAUSE = 2.0
 DEFAULT_GROUP = "default"
 
 #: Seconds added to a request window to absorb the delay between a call leaving (on the
-#: Redis clock) and reaching Mistral: the least, and the most after repeated 429s. A raised
-#: margin decays by MARGIN_DECAY seconds per second, back to the least within two minutes.
+#: Redis clock) and reaching Mistral: the least (``rate_limit_margin``, MIN_MARGIN by
+#: default), and the most after repeated 429s. A raised margin decays by MARGIN_DECAY
+#: seconds per second, back to the least within two minutes.
 MIN_MARGIN = 0.01
 MAX_MARGIN = 0.25
 MARGIN_DECAY = 0.002
@@ -144,6 +145,7 @@ class RateLimiter:
         self.redis = client
         self.settings = settings
         self.max_inline_wait = settings.rate_limit_max_inline_wait
+        self.margin = settings.rate_limit_margin
         headroom = settings.rate_limit_headroom
         self.default = LimitGroup(
             DEFAULT_GROUP, settings.rate_limit_rps, settings.rate_limit_tpm, headroom
@@ -189,7 +191,7 @@ class RateLimiter:
         tokens = max(0, est_tokens)
         args: list[str | float] = [
             count, window, group.seconds_per_token, tokens, self.max_inline_wait, call_id,
-            MIN_MARGIN, MARGIN_DECAY,
+            self.margin, MARGIN_DECAY,
         ]  # fmt: skip
         booked, wait_text, reason = self._acquire(keys=names, args=args)
         wait = max(0.0, float(wait_text))
@@ -206,7 +208,7 @@ class RateLimiter:
         """Re-check a booked call's window at the time it leaves; seconds slept meanwhile."""
         count, window = group.request_window
         names = [group.key("rpslog"), group.key("margin")]
-        args: list[str | float] = [count, window, call_id, MIN_MARGIN, MARGIN_DECAY]
+        args: list[str | float] = [count, window, call_id, self.margin, MARGIN_DECAY]
         slept = 0.0
         for _ in range(MAX_DEPART_CHECKS):
             extra = float(self._depart(keys=names, args=args))
@@ -238,7 +240,9 @@ class RateLimiter:
             group = self.group_for(model)
             names = [group.key("pause"), group.key("rpslog"), group.key("margin")]
             count, window = group.request_window
-        args = [max(0.0, delay), count, window, MIN_MARGIN, MAX_MARGIN, MARGIN_DECAY]
+        # A zero margin must still be able to grow after a 429.
+        least = max(self.margin, MIN_MARGIN / 2)
+        args = [max(0.0, delay), count, window, least, MAX_MARGIN, MARGIN_DECAY]
         return float(self._pause(keys=names, args=args))
 
     def run_settle(self, group: LimitGroup, delta_tokens: int) -> None:
