@@ -205,8 +205,7 @@ class Settings(BaseSettings):
     #: Share of the tokens-per-minute limit left unused, since token estimates are only
     #: settled after the call (0.05 = 95%). Requests are counted exactly, with no headroom.
     rate_limit_headroom: float = Field(default=0.05, ge=0, le=0.5)
-    #: Seconds added to each request window for the jitter between a call leaving and
-    #: reaching Mistral; 429s double it (up to 0.25 s) for a while (mistral/limiter.py).
+    #: Seconds added to each request window for send-to-arrival jitter (429s widen it).
     rate_limit_margin: float = Field(default=0.01, ge=0, le=0.25)
 
     #: Agents each tenant may use, JSON: tenant -> list of agent ids or glob patterns, e.g.
