@@ -75,11 +75,13 @@ def test_rps_calls_are_paced_and_long_waits_deferred(client: redis.Redis) -> Non
     step = (1.0 + MIN_MARGIN) / 10
     for previous, current in zip(slots, slots[1:], strict=False):
         assert current - previous == pytest.approx(step, abs=0.001)
-    limits.acquire("m", 1)
+    # The 6th or 7th slot (0.5 or 0.6 s after the first, less the time these calls took)
+    # is the first past the inline limit: deferred
     with pytest.raises(RateLimitWait) as caught:
-        limits.acquire("m", 1)
+        for _ in range(3):
+            limits.acquire("m", 1)
     assert caught.value.reason == "rps"
-    assert 0.5 <= caught.value.delay <= 0.61 * (1 + JITTER_FRACTION) + 0.02
+    assert 0.5 <= caught.value.delay <= 0.71 * (1 + JITTER_FRACTION) + 0.02
 
 
 def test_a_late_departure_is_logged_at_the_time_it_left(client: redis.Redis) -> None:
