@@ -141,8 +141,9 @@ RPS = 10
 
 @pytest.fixture(scope="module")
 def pair() -> Iterator[LocalStack]:
-    """Two gevent workers under one limit of RPS requests per second."""
-    env = {**ENV, "MQ_RATE_LIMIT_RPS": str(RPS)}
+    """Two gevent workers under one limit of RPS requests per second (a 150 ms window margin
+    for this shared machine's jitter, as in test_scaling.py)."""
+    env = {**ENV, "MQ_RATE_LIMIT_RPS": str(RPS), "MQ_RATE_LIMIT_MARGIN": "0.15"}
     local = launch(env=env, workers=0, emulator_args=["--rps-limit", str(RPS)])
     for _ in range(2):
         local.start_worker(*GEVENT, concurrency=100)
