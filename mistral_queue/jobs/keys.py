@@ -27,6 +27,15 @@ JOBS_WATCH = f"{PREFIX}jobs:watch"
 #: Hash of every metric counter and histogram bucket, exported by the API's /metrics.
 METRICS = f"{PREFIX}metrics"
 
+#: Sorted set of ``scheduled`` job ids, scored by the unix time each is due at.
+JOBS_DUE = f"{PREFIX}jobs:due"
+
+#: Sorted set of ``waiting`` job ids, scored by the unix time their dependencies are checked.
+JOBS_WAITING = f"{PREFIX}jobs:waiting"
+
+#: The scheduler's leader lock (promotes due jobs, releases waiting ones, fires schedules).
+SCHEDULER_LEADER = f"{PREFIX}scheduler:leader"
+
 #: The recovery sweep's leader lock.
 SWEEP_LEADER = f"{PREFIX}sweep:leader"
 
@@ -71,6 +80,9 @@ USAGE_PROMPT_TOKENS = "usage_prompt_tokens"
 USAGE_COMPLETION_TOKENS = "usage_completion_tokens"
 COST_INPUT_NANO = "cost_input_nano"
 COST_OUTPUT_NANO = "cost_output_nano"
+#: A delayed job's due time: RFC 3339 (public) and unix seconds.
+RUN_AT = "run_at"
+RUN_TS = "run_ts"
 
 #: The job hash fields the Lua scripts read or write, as ``${NAME}`` placeholders there.
 LUA_FIELDS = {
@@ -88,6 +100,7 @@ LUA_FIELDS = {
     "USAGE_COMPLETION_TOKENS": USAGE_COMPLETION_TOKENS,
     "COST_INPUT_NANO": COST_INPUT_NANO,
     "COST_OUTPUT_NANO": COST_OUTPUT_NANO,
+    "RUN_TS": RUN_TS,
 }
 
 #: Batch bookkeeping hash fields (``batch_state``): the request count, then the counters.

@@ -102,13 +102,18 @@ class StoreCommands:
             idem_key,
             keys.JOBS_WATCH,
             keys.METRICS,
+            keys.JOBS_DUE,
+            keys.JOBS_WAITING,
         ]
+        data = {"status": new.fields[keys.STATUS]}
+        if keys.RUN_AT in new.fields:
+            data[keys.RUN_AT] = new.fields[keys.RUN_AT]
         args: list[Any] = [
             new.job_id,
             int(time.time() * 1000),
             idem_value,
             self.idempotency_ttl,
-            dumps({"status": "queued"}),
+            dumps(data),
             now_iso(),
             TENANT_EVENTS_MAXLEN,
             new.watch_at,
@@ -191,6 +196,8 @@ class StoreCommands:
             pipe.delete(keys.idempotency(new.tenant, new.idempotency_key))
         pipe.zrem(keys.tenant_jobs(new.tenant), new.job_id)
         pipe.zrem(keys.JOBS_WATCH, new.job_id)
+        pipe.zrem(keys.JOBS_DUE, new.job_id)
+        pipe.zrem(keys.JOBS_WAITING, new.job_id)
         return pipe
 
 

@@ -23,6 +23,7 @@ from mistral_queue.jobs import changes, keys
 from mistral_queue.jobs.errors import JobError
 from mistral_queue.jobs.model import JobRecord, JobStatus
 from mistral_queue.tasks.runtime import Runtime
+from mistral_queue.worker.leader import lead
 
 log = logging.getLogger(__name__)
 
@@ -31,6 +32,8 @@ BATCH = 500
 #: Cap of the requeue backoff exponent: a job lost again and again is published at most
 #: every ``requeue_after_seconds * 2**MAX_BACKOFF`` seconds.
 MAX_BACKOFF = 5
+#: Statuses the scheduler holds back from the broker (``worker/scheduler.py``).
+HELD = frozenset({JobStatus.SCHEDULED, JobStatus.WAITING})
 
 
 @dataclass
@@ -74,13 +77,7 @@ class Sweeper:
 
     def _lead(self) -> bool:
         ttl = int(self.rt.settings.sweep_interval * 3000)
-        client = self.rt.redis
-        if client.set(keys.SWEEP_LEADER, self.node, nx=True, px=ttl):
-            return True
-        if client.get(keys.SWEEP_LEADER) == self.node:
-            client.pexpire(keys.SWEEP_LEADER, ttl)
-            return True
-        return False
+        return lead(self.rt.redis, keys.SWEEP_LEADER, self.node, ttl)
 
     def sweep(self, now: float | None = None) -> SweepReport:
         """One pass over due callbacks and watched jobs."""
@@ -113,6 +110,9 @@ class Sweeper:
         elif record.deadline is not None and now > record.deadline:
             self._expire(record)
             report.expired += 1
+        elif record.status in HELD:
+            # The scheduler releases these; the sweep looks again once they could be queued.
+            self._watch(job_id, now + self.rt.settings.requeue_after_seconds)
         elif self.rt.leases.is_held(job_id):
             self._watch(job_id, now + 3 * self.rt.settings.lease_seconds)
         elif record.status == JobStatus.REQUIRES_ACTION:

@@ -28,7 +28,7 @@ from mistral_queue.api.schemas.jobs import (
     SingleJobCreate,
     request_body,
 )
-from mistral_queue.jobs import changes, listing
+from mistral_queue.jobs import changes, delayed, listing
 from mistral_queue.jobs.errors import JobNotFound
 from mistral_queue.jobs.listing import JobFilter
 from mistral_queue.jobs.model import (
@@ -81,9 +81,11 @@ async def create_job(
         await check_tool_urls(body.request, settings.callback_allow_hosts)
     await check_lanes(services.redis, settings, tenant, body)
     job_type = JobType(body.type)
+    now = time.time()
+    run_at = _due_at(body, now, settings.max_delay_seconds)
+    start = now if run_at is None else run_at
     job_id = new_job_id()
     request, digest, batch = await _prepared(body, raw, services, job_id)
-    now = time.time()
     fields = initial_fields(
         job_id=job_id,
         tenant=tenant,
@@ -91,15 +93,16 @@ async def create_job(
         request=request,
         metadata=body.metadata,
         callback_url=body.callback_url,
-        deadline=now + settings.job_deadline_seconds,
+        deadline=start + settings.job_deadline_seconds,
         priority=body.priority,
+        run_at=run_at,
     )
     fields.update(tracing.job_fields())
     new = NewJob(
         job_id=job_id,
         tenant=tenant,
         fields=fields,
-        watch_at=now + settings.requeue_after_seconds,
+        watch_at=start + settings.requeue_after_seconds,
         idempotency_key=idempotency_key,
         body_sha256=digest,
     )
@@ -112,7 +115,8 @@ async def create_job(
                 raise JobNotFound(created.job_id)
             return _job_response(replay.job, 200, {"Idempotent-Replayed": "true"})
         try:
-            await services.publisher.run_job(job_type, job_id)
+            if run_at is None:
+                await services.publisher.run_job(job_type, job_id)
         except BaseException:
             # Nothing half-done: a job the broker never got is not accepted.
             await services.store.delete(new)
@@ -122,6 +126,16 @@ async def create_job(
         if batch and not accepted:
             await batch.discard(services.redis)
     return _job_response(JobRecord.from_hash(fields).job, 202)
+
+
+def _due_at(
+    body: ChatJobCreate | AgentJobCreate | BatchJobCreate, now: float, max_delay: float
+) -> float | None:
+    try:
+        return delayed.due_at(body.run_at, body.delay_seconds, now=now, max_delay=max_delay)
+    except delayed.StartTimeError as exc:
+        details = [{"field": exc.field, "message": str(exc), "type": "value_error"}]
+        raise ApiError(422, "validation_error", str(exc), details) from None
 
 
 async def _prepared(

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
 from mistral_queue.api.schemas.agent import AgentRequest
 from mistral_queue.api.schemas.batch import BatchRequest
@@ -63,6 +63,19 @@ class _JobCreateBase(BaseModel):
             "priorities never starve (docs/fairness.md)."
         ),
     )
+    run_at: AwareDatetime | None = Field(
+        default=None,
+        description="Run the job at this time (RFC 3339); it is `scheduled` until then.",
+    )
+    delay_seconds: float | None = Field(
+        default=None, ge=0, description="Run the job this many seconds after it is accepted."
+    )
+
+    @model_validator(mode="after")
+    def _one_start_time(self) -> _JobCreateBase:
+        if self.run_at is not None and self.delay_seconds is not None:
+            raise ValueError("give run_at or delay_seconds, not both")
+        return self
 
 
 class ChatJobCreate(_JobCreateBase):
