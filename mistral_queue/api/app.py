@@ -21,6 +21,7 @@ from mistral_queue.api.routes import (
     health,
     jobs,
     metrics,
+    rerun,
     results,
     usage,
     webhook_secret,
@@ -102,6 +103,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     tracing.instrument_api(app)
     app.include_router(health.router)
     app.include_router(metrics.router)
+    app.include_router(rerun.router)
     app.include_router(jobs.router)
     app.include_router(results.router)
     app.include_router(agent.router)

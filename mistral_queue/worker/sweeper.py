@@ -22,6 +22,7 @@ from mistral_queue.broker import dispatch
 from mistral_queue.jobs import changes, keys
 from mistral_queue.jobs.errors import JobError
 from mistral_queue.jobs.model import JobRecord, JobStatus
+from mistral_queue.jobs.rerun import run_task_id
 from mistral_queue.tasks.runtime import Runtime
 from mistral_queue.worker.leader import lead
 
@@ -156,7 +157,7 @@ class Sweeper:
             record.status,
             count,
         )
-        dispatch.run_job(self.app, kind, record.id)
+        dispatch.run_job(self.app, kind, record.id, run_task_id(record.id, record.job.retries))
         return True
 
     def _expire(self, record: JobRecord) -> None:
