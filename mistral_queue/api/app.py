@@ -17,6 +17,7 @@ from mistral_queue.api.fanout import Hub
 from mistral_queue.api.routes import (
     admin,
     agent,
+    bulk,
     events,
     health,
     jobs,
@@ -104,6 +105,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(health.router)
     app.include_router(metrics.router)
     app.include_router(rerun.router)
+    app.include_router(bulk.router)
     app.include_router(jobs.router)
     app.include_router(results.router)
     app.include_router(agent.router)
@@ -117,7 +119,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(
         BodyLimit,
         max_bytes=settings.max_body_bytes,
-        overrides={("POST", "/v1/jobs"): batch_limit},
+        # A bulk request may be as large as a batch job's.
+        overrides={("POST", "/v1/jobs"): batch_limit, ("POST", "/v1/jobs/bulk"): batch_limit},
     )
     # Outermost last: headers are bounded, then the key is checked, then the body is read.
     app.add_middleware(AuthFirst, settings=settings)

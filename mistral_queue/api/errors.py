@@ -6,6 +6,7 @@ Shape (DESIGN.md § Intake API): ``{"error": {"type": ..., "message": ..., "deta
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from typing import Any
 
 import redis
@@ -79,9 +80,13 @@ def _validation(_: Request, exc: Exception) -> JSONResponse:
     errors = exc.errors()
     if any(e.get("type") == "json_invalid" for e in errors):
         return error_response(400, "invalid_json", "the request body is not valid JSON")
+    return error_response(422, "validation_error", *validation_error(errors))
+
+
+def validation_error(errors: Sequence[Any]) -> tuple[str, list[dict[str, str]]]:
+    """The message and ``details`` (``[{"field", "message", "type"}]``) of pydantic errors."""
     details = [{"field": _field(e), "message": e["msg"], "type": e["type"]} for e in errors]
-    summary = "; ".join(f"{d['field']}: {d['message']}" for d in details)
-    return error_response(422, "validation_error", summary, details)
+    return "; ".join(f"{d['field']}: {d['message']}" for d in details), details
 
 
 def _http(_: Request, exc: Exception) -> JSONResponse:

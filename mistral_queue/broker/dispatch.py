@@ -10,6 +10,7 @@ else, so a reader can see in one file what each send puts on the broker.
 from __future__ import annotations
 
 import functools
+from collections.abc import Sequence
 from typing import Any
 
 import anyio.to_thread
@@ -89,6 +90,14 @@ class Publisher:
         """
         tid = task_id or job_id
         await self._send(RUN_TASKS[job_type], [job_id], QUEUES[job_type], task_id=tid)
+
+    async def run_jobs(self, jobs: Sequence[tuple[JobType, str]]) -> None:
+        """Publish the tasks of ``(type, job id)`` pairs, pipelined on the fast path."""
+        if self.fast is None:
+            for job_type, job_id in jobs:
+                await self.run_job(job_type, job_id)
+            return
+        await self.fast.send_many([(RUN_TASKS[t], [i], QUEUES[t], i, None) for t, i in jobs])
 
     async def deliver_callback(self, job_id: str) -> None:
         """Publish the delivery of ``job_id``'s pending callback."""

@@ -261,6 +261,21 @@ class AsyncJobStore(StoreCommands):
         keys_, args = self.create_call(new)
         return self.created(new, await self._create(keys=keys_, args=args))
 
+    async def create_many(self, news: list[NewJob]) -> list[Created | IdempotencyConflict]:
+        """Store many jobs in one pipelined round trip; each outcome as :meth:`create`'s."""
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for new in news:
+                keys_, args = _create_args(new, self.idempotency_ttl)
+                await self._create(keys=keys_, args=args, client=pipe)
+            replies = await pipe.execute()
+        outcomes: list[Created | IdempotencyConflict] = []
+        for new, reply in zip(news, replies, strict=True):
+            try:
+                outcomes.append(_created(new, reply))
+            except IdempotencyConflict as exc:
+                outcomes.append(exc)
+        return outcomes
+
     async def get(self, job_id: str, *, tenant: str | None = None) -> JobRecord | None:
         """See :meth:`JobStore.get`."""
         return self.record(await self.redis.hgetall(keys.job(job_id)), tenant)
