@@ -234,9 +234,13 @@ def initial_fields(
     deadline: float,
     priority: int = 5,
     run_at: float | None = None,
+    depends_on: list[str] | None = None,
 ) -> dict[str, str]:
-    """The hash fields of a newly accepted job; with ``run_at`` (unix s) it is ``scheduled``."""
+    """The hash fields of a newly accepted job: ``scheduled`` with ``run_at`` (unix s),
+    ``waiting`` with ``depends_on``, else ``queued``."""
     status = JobStatus.QUEUED if run_at is None else JobStatus.SCHEDULED
+    if depends_on:
+        status = JobStatus.WAITING
     fields = {
         keys.ID: job_id,
         keys.TENANT: tenant,
@@ -250,6 +254,8 @@ def initial_fields(
         keys.DEADLINE: repr(deadline),
         keys.PRIORITY: str(priority),
     }
+    if depends_on:
+        fields["depends_on"] = dumps(depends_on)
     if run_at is not None:
         fields[keys.RUN_AT] = iso(run_at)
         fields[keys.RUN_TS] = repr(run_at)

@@ -1,4 +1,7 @@
-"""The scheduler: promotes due delayed jobs and publishes them (docs/scheduling.md).
+"""The scheduler: queues due delayed jobs and jobs whose dependencies succeeded.
+
+docs/scheduling.md. Delayed jobs wait in ``keys.JOBS_DUE``; jobs with ``depends_on`` in
+``keys.JOBS_WAITING``, checked every ``RECHECK_SECONDS`` (``jobs/dependencies.py``).
 
 Every worker process runs a scheduler thread; a Redis lock elects one leader at a time, so
 each pass runs once for the whole deployment and survives any worker's death (a new leader
@@ -23,10 +26,11 @@ import redis
 from celery import Celery
 from kombu.exceptions import OperationalError
 
-from mistral_queue.broker.names import QUEUES, RUN_TASKS
-from mistral_queue.jobs import delayed, keys
+from mistral_queue.broker.names import CALLBACKS_QUEUE, DELIVER_CALLBACK, QUEUES, RUN_TASKS
+from mistral_queue.jobs import changes, delayed, keys
+from mistral_queue.jobs import dependencies as deps
 from mistral_queue.jobs.errors import JobError
-from mistral_queue.jobs.model import JobStatus, JobType
+from mistral_queue.jobs.model import JobRecord, JobStatus, JobType
 from mistral_queue.tasks.runtime import Runtime
 from mistral_queue.worker.leader import lead
 
@@ -36,6 +40,8 @@ log = logging.getLogger(__name__)
 BATCH = 500
 #: Shortest leader lock, ms: long enough to ride out a pause of the leader under load.
 MIN_LOCK_MS = 2000
+#: Seconds between two checks of a waiting job's dependencies.
+RECHECK_SECONDS = 0.5
 
 
 def publish_job(app: Celery, kind: JobType, job_id: str) -> None:
@@ -78,7 +84,7 @@ class Scheduler:
     def tick(self, now: float | None = None) -> int:
         """One pass; returns how many jobs it queued."""
         now = time.time() if now is None else now
-        return self.promote_due(now)
+        return self.promote_due(now) + self.release_waiting(now)
 
     def promote_due(self, now: float) -> int:
         """Queue and publish every scheduled job due by ``now`` (up to ``BATCH``)."""
@@ -107,3 +113,70 @@ class Scheduler:
             return False
         publish_job(self.app, record.job.type, job_id)
         return True
+
+    def release_waiting(self, now: float) -> int:
+        """Check the waiting jobs due for a check; queue or fail those whose time has come."""
+        client = self.rt.redis
+        ids = client.zrangebyscore(keys.JOBS_WAITING, "-inf", now, 0, BATCH)
+        released = 0
+        for job_id in map(str, ids):
+            record = self.rt.store.get(job_id)
+            if record is None or record.status != JobStatus.WAITING:
+                client.zrem(keys.JOBS_WAITING, job_id)
+            elif self._settle(record, now):
+                released += 1
+        return released
+
+    def _settle(self, record: JobRecord, now: float) -> bool:
+        """Queue ``record`` if its dependencies succeeded (True), fail it if one cannot."""
+        depends_on = record.job.depends_on or []
+        pipe = self.rt.redis.pipeline(transaction=False)
+        for dep in depends_on:
+            pipe.hget(keys.job(dep), "status")
+        found = pipe.execute()
+        statuses = {d: JobStatus(s) if s else None for d, s in zip(depends_on, found, strict=True)}
+        cause = deps.blocked(statuses)
+        if cause is not None:
+            self._fail(record, deps.failed_error(record, cause))
+            return False
+        if any(s != JobStatus.SUCCEEDED for s in statuses.values()):
+            self.rt.redis.zadd(keys.JOBS_WAITING, {record.id: now + RECHECK_SECONDS}, xx=True)
+            return False
+        return self._release(record, now)
+
+    def _release(self, record: JobRecord, now: float) -> bool:
+        """Resolve the references of ``record`` and queue it (a pointer into nothing fails it)."""
+        try:
+            views = self._views([ref["$from"] for _, ref in deps.refs(record.job.request)])
+            request = deps.resolve(record.job.request, views)
+        except deps.ReferenceError as exc:
+            self._fail(record, deps.failed_error(record, exc))
+            return False
+        change = deps.release(request, watch_until=now + self.rt.settings.requeue_after_seconds)
+        try:
+            self.rt.store.apply(record.id, record.tenant, change)
+        except JobError:
+            return False
+        finally:
+            self.rt.redis.zrem(keys.JOBS_WAITING, record.id)
+        publish_job(self.app, record.job.type, record.id)
+        return True
+
+    def _views(self, job_ids: list[str]) -> dict[str, dict[str, object]]:
+        views: dict[str, dict[str, object]] = {}
+        for job_id in set(job_ids):
+            found = self.rt.store.get(job_id)
+            if found is not None:
+                views[job_id] = found.job.model_dump(mode="json")
+        return views
+
+    def _fail(self, record: JobRecord, error: dict[str, object]) -> None:
+        try:
+            self.rt.store.apply(record.id, record.tenant, changes.fail(dict(error)))
+        except JobError:
+            return
+        finally:
+            self.rt.redis.zrem(keys.JOBS_WAITING, record.id)
+        log.info("job %s failed: %s", record.id, error["message"])
+        if record.job.callback.url:
+            self.app.send_task(DELIVER_CALLBACK, args=[record.id], queue=CALLBACKS_QUEUE)

@@ -22,6 +22,7 @@ from pydantic import BaseModel, Field, TypeAdapter, ValidationError
 
 from mistral_queue.api.deps import Services, ServicesDep, TenantDep
 from mistral_queue.api.errors import ApiError, validation_error
+from mistral_queue.api.intake import chains
 from mistral_queue.api.orjson_route import OrjsonRoute
 from mistral_queue.api.routes.jobs import ERRORS
 from mistral_queue.api.schemas.agent import check_tool_urls
@@ -29,7 +30,7 @@ from mistral_queue.api.schemas.jobs import AgentJobCreate, BatchJobCreate, JobCr
 from mistral_queue.errors import MistralQueueError
 from mistral_queue.jobs import delayed
 from mistral_queue.jobs.errors import IdempotencyConflict
-from mistral_queue.jobs.model import JobRecord, JobType, initial_fields, new_job_id
+from mistral_queue.jobs.model import JobRecord, JobStatus, JobType, initial_fields, new_job_id
 from mistral_queue.jobs.store import NewJob, body_digest
 from mistral_queue.webhooks.errors import UnsafeURLError
 from mistral_queue.webhooks.guard import check_url_async
@@ -113,20 +114,23 @@ async def _prepare(services: Services, tenant: str, index: int, raw: dict[str, A
         raise ApiError(422, "validation_error", str(exc), details) from None
     start = now if run_at is None else run_at
     job_id, job_type = new_job_id(), JobType(body.type)
+    sent = raw.get("request")
+    chained = await chains.checked_request(services.redis, tenant, body, sent)
     fields = initial_fields(
         job_id=job_id,
         tenant=tenant,
         job_type=job_type,
-        request=request_body(body),
+        request=chained or request_body(body),
         metadata=body.metadata,
         callback_url=body.callback_url,
         deadline=start + settings.job_deadline_seconds,
         run_at=run_at,
+        depends_on=body.depends_on,
     )
     canonical = orjson.dumps(body.model_dump(mode="json"), option=orjson.OPT_SORT_KEYS)
     new = NewJob(job_id, tenant, fields, start + settings.requeue_after_seconds, key,
                  body_digest(canonical))  # fmt: skip
-    return _Item(index, new, job_type, publish=run_at is None)
+    return _Item(index, new, job_type, publish=fields["status"] == JobStatus.QUEUED)
 
 
 async def _outcomes(

@@ -15,7 +15,7 @@ from mistral_queue import tracing
 from mistral_queue.api.deps import Services, ServicesDep, TenantDep
 from mistral_queue.api.errors import ApiError
 from mistral_queue.api.intake import batch as batch_intake
-from mistral_queue.api.intake import budget
+from mistral_queue.api.intake import budget, chains
 from mistral_queue.api.intake.lanes import check_lanes
 from mistral_queue.api.orjson_route import OrjsonRoute
 from mistral_queue.api.schemas.agent import check_tool_urls
@@ -86,6 +86,8 @@ async def create_job(
     start = now if run_at is None else run_at
     job_id = new_job_id()
     request, digest, batch = await _prepared(body, raw, services, job_id)
+    sent = None if batch else orjson.loads(await raw.body()).get("request")
+    request = await chains.checked_request(services.redis, tenant, body, sent) or request
     fields = initial_fields(
         job_id=job_id,
         tenant=tenant,
@@ -96,6 +98,7 @@ async def create_job(
         deadline=start + settings.job_deadline_seconds,
         priority=body.priority,
         run_at=run_at,
+        depends_on=body.depends_on,
     )
     fields.update(tracing.job_fields())
     new = NewJob(
@@ -115,7 +118,7 @@ async def create_job(
                 raise JobNotFound(created.job_id)
             return _job_response(replay.job, 200, {"Idempotent-Replayed": "true"})
         try:
-            if run_at is None:
+            if fields["status"] == JobStatus.QUEUED:
                 await services.publisher.run_job(job_type, job_id)
         except BaseException:
             # Nothing half-done: a job the broker never got is not accepted.

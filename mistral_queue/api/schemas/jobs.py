@@ -20,6 +20,7 @@ from mistral_queue.api.schemas.endpoints import (
     InputRequest,
     OCRRequest,
 )
+from mistral_queue.jobs.dependencies import MAX_DEPENDENCIES, placeholders
 from mistral_queue.jobs.model import Job
 
 #: Most keys a job's ``metadata`` may carry.
@@ -70,6 +71,25 @@ class _JobCreateBase(BaseModel):
     delay_seconds: float | None = Field(
         default=None, ge=0, description="Run the job this many seconds after it is accepted."
     )
+    depends_on: list[Annotated[str, Field(pattern=r"^job_\w{1,64}$")]] | None = Field(
+        default=None,
+        min_length=1,
+        max_length=MAX_DEPENDENCIES,
+        description=(
+            "Jobs of yours that must succeed first; the job is `waiting` until then. Its "
+            '`request` may hold `{"$from": "<one of them>", "pointer": "<RFC 6901>"}` values.'
+        ),
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _references_as_text(cls, data: Any) -> Any:
+        # A reference stands for a value known only later: the request is checked with each
+        # one as a string, and stored with the references themselves (api/intake/chains.py).
+        chained = isinstance(data, dict) and data.get("type") in ("chat", "agent")
+        if chained and isinstance(data.get("request"), dict):
+            return {**data, "request": placeholders(data["request"])}
+        return data
 
     @model_validator(mode="after")
     def _one_start_time(self) -> _JobCreateBase:
