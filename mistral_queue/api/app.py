@@ -25,6 +25,7 @@ from mistral_queue.api.routes import (
     rerun,
     results,
     usage,
+    schedules,
     webhook_secret,
     workflow_events,
 )
@@ -106,6 +107,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(metrics.router)
     app.include_router(rerun.router)
     app.include_router(bulk.router)
+    app.include_router(schedules.router)
     app.include_router(jobs.router)
     app.include_router(results.router)
     app.include_router(agent.router)

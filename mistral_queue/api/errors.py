@@ -69,6 +69,9 @@ def _field(error: Any) -> str:
         parts = parts[1:]
     if len(parts) > 1 and parts[0] in _TAGS:
         parts = parts[1:]
+    # A job body inside another body (a schedule's "job.chat.request" → "job.request").
+    if len(parts) > 2 and parts[0] == "job" and parts[1] in _TAGS:
+        del parts[1]
     # The shape tag of an agent request ("request.conversation.inputs" → "request.inputs").
     if len(parts) > 1 and parts[0] == "request" and parts[1] in _REQUEST_SHAPES:
         del parts[1]

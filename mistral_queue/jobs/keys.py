@@ -33,6 +33,9 @@ JOBS_DUE = f"{PREFIX}jobs:due"
 #: Sorted set of ``waiting`` job ids, scored by the unix time their dependencies are checked.
 JOBS_WAITING = f"{PREFIX}jobs:waiting"
 
+#: Sorted set of active recurring schedule ids, scored by the unix time of their next tick.
+SCHEDULES_DUE = f"{PREFIX}schedules:due"
+
 #: The scheduler's leader lock (promotes due jobs, releases waiting ones, fires schedules).
 SCHEDULER_LEADER = f"{PREFIX}scheduler:leader"
 
@@ -263,3 +266,13 @@ SCHED_CLOCK = f"{PREFIX}sched:clock"
 def tenant_ready(tenant: str) -> str:
     """Sorted set of the tenant's jobs waiting for their turn, by priority and age."""
     return f"{PREFIX}tenant:{tenant}:ready"
+
+
+def schedule(schedule_id: str) -> str:
+    """Hash holding one recurring schedule (``jobs/schedule.py``)."""
+    return f"{PREFIX}schedule:{schedule_id}"
+
+
+def tenant_schedules(tenant: str) -> str:
+    """Sorted set of a tenant's schedule ids, scored by creation time in milliseconds."""
+    return f"{PREFIX}tenant:{tenant}:schedules"

@@ -1,4 +1,5 @@
-"""The scheduler: queues due delayed jobs and jobs whose dependencies succeeded.
+"""The scheduler: queues due delayed jobs and jobs whose dependencies succeeded, and fires
+recurring schedules (``worker/firing.py``).
 
 docs/scheduling.md. Delayed jobs wait in ``keys.JOBS_DUE``; jobs with ``depends_on`` in
 ``keys.JOBS_WAITING``, checked every ``RECHECK_SECONDS`` (``jobs/dependencies.py``).
@@ -32,6 +33,7 @@ from mistral_queue.jobs import dependencies as deps
 from mistral_queue.jobs.errors import JobError
 from mistral_queue.jobs.model import JobRecord, JobStatus, JobType
 from mistral_queue.tasks.runtime import Runtime
+from mistral_queue.worker.firing import Firing
 from mistral_queue.worker.leader import lead
 
 log = logging.getLogger(__name__)
@@ -58,6 +60,7 @@ class Scheduler:
         self.node = f"{socket.gethostname()}:{os.getpid()}"
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self.firing = Firing(rt, lambda kind, job_id: publish_job(app, kind, job_id))
 
     def start(self) -> None:
         """Run a pass every ``scheduler_interval`` seconds in a daemon thread."""
@@ -84,7 +87,7 @@ class Scheduler:
     def tick(self, now: float | None = None) -> int:
         """One pass; returns how many jobs it queued."""
         now = time.time() if now is None else now
-        return self.promote_due(now) + self.release_waiting(now)
+        return self.promote_due(now) + self.release_waiting(now) + self.firing.fire_due(now)
 
     def promote_due(self, now: float) -> int:
         """Queue and publish every scheduled job due by ``now`` (up to ``BATCH``)."""

@@ -78,7 +78,7 @@ def _parse(index: int, raw: dict[str, Any]) -> tuple[Any, str | None]:
     """
     item = dict(raw)
     key = item.pop("idempotency_key", None)
-    if key is not None and not (isinstance(key, str) and 0 < len(key) <= 255):
+    if key is not None and not (isinstance(key, str) and 0 < len(key) <= 255 and key.isprintable()):
         details = [{"field": "idempotency_key", "message": "1-255 chars", "type": "string_type"}]
         raise ApiError(422, "validation_error", "idempotency_key: a string of 1-255 chars", details)
     try:
