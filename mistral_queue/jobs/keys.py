@@ -64,6 +64,7 @@ DEADLINE = "deadline"
 PRIORITY = "priority"
 PROGRESS = "progress"
 ERROR = "error"
+RESULT = "result"
 PENDING_TOOL_CALLS = "pending_tool_calls"
 RESPOND_BY = "respond_by"
 REQUEUES = "requeues"
@@ -86,6 +87,9 @@ COST_OUTPUT_NANO = "cost_output_nano"
 #: A delayed job's due time: RFC 3339 (public) and unix seconds.
 RUN_AT = "run_at"
 RUN_TS = "run_ts"
+#: The JSON list of jobs a job waits for, and the count of its reruns (``jobs/rerun.py``).
+DEPENDS_ON = "depends_on"
+RETRIES = "retries"
 
 #: The job hash fields the Lua scripts read or write, as ``${NAME}`` placeholders there.
 LUA_FIELDS = {

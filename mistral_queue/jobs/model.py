@@ -255,7 +255,7 @@ def initial_fields(
         keys.PRIORITY: str(priority),
     }
     if depends_on:
-        fields["depends_on"] = dumps(depends_on)
+        fields[keys.DEPENDS_ON] = dumps(depends_on)
     if run_at is not None:
         fields[keys.RUN_AT] = iso(run_at)
         fields[keys.RUN_TS] = repr(run_at)

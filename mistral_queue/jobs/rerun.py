@@ -9,8 +9,9 @@ new outcome as a new message.
 
 from __future__ import annotations
 
+from mistral_queue.jobs import keys
 from mistral_queue.jobs.changes import Change
-from mistral_queue.jobs.model import JobRecord, JobStatus, JobType
+from mistral_queue.jobs.model import CallbackStatus, JobRecord, JobStatus, JobType
 
 #: Statuses a job may be retried from.
 RETRYABLE = frozenset({JobStatus.FAILED, JobStatus.CANCELLED})
@@ -20,21 +21,21 @@ RERUNNABLE = frozenset({JobType.CHAT, JobType.AGENT})
 
 #: Fields of the last run that the next one must not see.
 LAST_RUN = (
-    "result",
-    "error",
-    "progress",
-    "finished_at",
-    "finished_ts",
-    "started_at",
-    "started_ts",
-    "requeues",
-    "pending_tool_calls",
-    "respond_by",
-    "callback_event",
-    "callback_attempts",
-    "callback_last_status_code",
-    "callback_last_error",
-    "callback_next_attempt_at",
+    keys.RESULT,
+    keys.ERROR,
+    keys.PROGRESS,
+    keys.FINISHED_AT,
+    keys.FINISHED_TS,
+    keys.STARTED_AT,
+    keys.STARTED_TS,
+    keys.REQUEUES,
+    keys.PENDING_TOOL_CALLS,
+    keys.RESPOND_BY,
+    keys.CALLBACK_EVENT,
+    keys.CALLBACK_ATTEMPTS,
+    keys.CALLBACK_LAST_STATUS_CODE,
+    keys.CALLBACK_LAST_ERROR,
+    keys.CALLBACK_NEXT_ATTEMPT_AT,
 )
 
 
@@ -53,9 +54,9 @@ def rerun(record: JobRecord, *, deadline: float, watch_until: float) -> Change:
         watch_until: when the sweep publishes it again should the publish be lost.
     """
     number = record.job.retries + 1
-    fields = {"attempts": "0", "retries": str(number), "deadline": repr(deadline)}
+    fields = {keys.ATTEMPTS: "0", keys.RETRIES: str(number), keys.DEADLINE: repr(deadline)}
     if record.job.callback.url:
-        fields["callback_status"] = "pending"
+        fields[keys.CALLBACK_STATUS] = CallbackStatus.PENDING.value
     return Change(
         "retry the job",
         frozenset({record.status}) & RETRYABLE,

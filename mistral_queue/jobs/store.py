@@ -265,13 +265,13 @@ class AsyncJobStore(StoreCommands):
         """Store many jobs in one pipelined round trip; each outcome as :meth:`create`'s."""
         async with self.redis.pipeline(transaction=False) as pipe:
             for new in news:
-                keys_, args = _create_args(new, self.idempotency_ttl)
+                keys_, args = self.create_call(new)
                 await self._create(keys=keys_, args=args, client=pipe)
             replies = await pipe.execute()
         outcomes: list[Created | IdempotencyConflict] = []
         for new, reply in zip(news, replies, strict=True):
             try:
-                outcomes.append(_created(new, reply))
+                outcomes.append(self.created(new, reply))
             except IdempotencyConflict as exc:
                 outcomes.append(exc)
         return outcomes

@@ -27,11 +27,11 @@ import redis
 from celery import Celery
 from kombu.exceptions import OperationalError
 
-from mistral_queue.broker.names import CALLBACKS_QUEUE, DELIVER_CALLBACK, QUEUES, RUN_TASKS
+from mistral_queue.broker import dispatch
 from mistral_queue.jobs import changes, delayed, keys
 from mistral_queue.jobs import dependencies as deps
 from mistral_queue.jobs.errors import JobError
-from mistral_queue.jobs.model import JobRecord, JobStatus, JobType
+from mistral_queue.jobs.model import JobRecord, JobStatus
 from mistral_queue.tasks.runtime import Runtime
 from mistral_queue.worker.firing import Firing
 from mistral_queue.worker.leader import lead
@@ -46,11 +46,6 @@ MIN_LOCK_MS = 2000
 RECHECK_SECONDS = 0.5
 
 
-def publish_job(app: Celery, kind: JobType, job_id: str) -> None:
-    """Send the task that runs ``job_id`` (the one place the scheduler publishes)."""
-    app.send_task(RUN_TASKS[kind], args=[job_id], task_id=job_id, queue=QUEUES[kind])
-
-
 class Scheduler:
     """Moves jobs whose time has come from Redis to the broker."""
 
@@ -60,7 +55,7 @@ class Scheduler:
         self.node = f"{socket.gethostname()}:{os.getpid()}"
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
-        self.firing = Firing(rt, lambda kind, job_id: publish_job(app, kind, job_id))
+        self.firing = Firing(rt, lambda kind, job_id: dispatch.run_job(app, kind, job_id))
 
     def start(self) -> None:
         """Run a pass every ``scheduler_interval`` seconds in a daemon thread."""
@@ -114,7 +109,7 @@ class Scheduler:
             self.rt.store.apply(job_id, record.tenant, delayed.promote(due=due, watch_until=watch))
         except JobError:
             return False
-        publish_job(self.app, record.job.type, job_id)
+        dispatch.run_job(self.app, record.job.type, job_id)
         return True
 
     def release_waiting(self, now: float) -> int:
@@ -162,7 +157,7 @@ class Scheduler:
             return False
         finally:
             self.rt.redis.zrem(keys.JOBS_WAITING, record.id)
-        publish_job(self.app, record.job.type, record.id)
+        dispatch.run_job(self.app, record.job.type, record.id)
         return True
 
     def _views(self, job_ids: list[str]) -> dict[str, dict[str, object]]:
@@ -182,4 +177,4 @@ class Scheduler:
             self.rt.redis.zrem(keys.JOBS_WAITING, record.id)
         log.info("job %s failed: %s", record.id, error["message"])
         if record.job.callback.url:
-            self.app.send_task(DELIVER_CALLBACK, args=[record.id], queue=CALLBACKS_QUEUE)
+            dispatch.deliver_callback(self.app, record.id)
