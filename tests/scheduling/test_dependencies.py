@@ -124,4 +124,5 @@ def test_bad_dependencies_are_422(api: Api, other_tenant: Api) -> None:
     cases.append((no_deps, "request.messages.0.content"))
     for body, field in cases:
         error = api_error(api.post(body), 422)
-        assert error["details"][0]["field"] == field, (body, error)
+        # (a reference without depends_on is no reference: pydantic names the union branch)
+        assert error["details"][0]["field"].startswith(field), (body, error)

@@ -24,7 +24,9 @@ def _invalid(field: str, message: str) -> ApiError:
 async def checked_request(
     client: aredis.Redis, tenant: str, body: Any, sent: dict[str, Any] | None
 ) -> dict[str, Any] | None:
-    """The request to store for ``body`` when it has references or dependencies, else None.
+    """The request to store for ``body`` when it has dependencies (and so may have references).
+
+    None when it has none: the validated request is stored then.
 
     Args:
         client: the job store's Redis.
@@ -41,7 +43,9 @@ async def checked_request(
         if depends_on:
             raise _invalid("depends_on", "a batch job cannot have dependencies")
         return None
-    if not depends_on and next(deps.refs(sent), None) is None:
+    if not depends_on:
+        # Without depends_on a {"$from"} object is no reference: it stays as sent, and where
+        # Mistral expects text (a message's content) validation has already refused it.
         return None
     if depends_on and (body.run_at is not None or body.delay_seconds is not None):
         raise _invalid("depends_on", "a job with dependencies cannot also have a start time")

@@ -85,9 +85,10 @@ async def create_job(
     run_at = _due_at(body, now, settings.max_delay_seconds)
     start = now if run_at is None else run_at
     job_id = new_job_id()
+    sent = orjson.loads(await raw.body()).get("request") if body.depends_on else None
+    chained = await chains.checked_request(services.redis, tenant, body, sent)
     request, digest, batch = await _prepared(body, raw, services, job_id)
-    sent = None if batch else orjson.loads(await raw.body()).get("request")
-    request = await chains.checked_request(services.redis, tenant, body, sent) or request
+    request = chained or request
     fields = initial_fields(
         job_id=job_id,
         tenant=tenant,
