@@ -19,6 +19,7 @@ import orjson
 
 from bench import stacks
 from bench.common import BenchError, Deadline, Row, common_args, console, percentile, report
+from bench.profile import record, summarize
 from mistral_queue.broker.names import QUEUES
 from mistral_queue.jobs import keys
 from mistral_queue.jobs.model import JobType
@@ -37,8 +38,11 @@ async def _client(url: str, headers: dict[str, str], body: bytes, until: float,
             accepted.append(sum(1 for item in data if item["status"] == 202))
 
 
-def run_once(bench: stacks.Bench, args: argparse.Namespace) -> tuple[float, float, str]:
-    """One load run: (jobs/s, p99 request latency in ms, the accepted check)."""
+def run_once(
+    bench: stacks.Bench, args: argparse.Namespace, profile: bool = False
+) -> tuple[float, float, str]:
+    """One load run: (jobs/s, p99 request latency in ms, the accepted check); with
+    ``profile`` the API process is py-spied during it and the summary printed."""
     bench.ours_client().flushall()
     jobs = [orjson.loads(bench.job_body(callback=False)) for _ in range(args.size)]
     body = orjson.dumps({"jobs": jobs})
@@ -57,7 +61,11 @@ def run_once(bench: stacks.Bench, args: argparse.Namespace) -> tuple[float, floa
     bench.ours_client().flushall()
     accepted.clear()
     latencies.clear()
+    pid = bench.ours.api.popen.pid
+    recording = record(pid, args.seconds, "bulk-intake-api") if profile else None
     elapsed = asyncio.run(load(args.seconds))
+    if recording and (path := recording.wait(args.seconds + 30)):
+        console.print(summarize(path))
     client = bench.ours_client()
     queued, stored = int(client.llen(QUEUES[JobType.CHAT])), int(client.zcard(keys.JOBS_WATCH))
     total = sum(accepted)
@@ -84,7 +92,7 @@ def main() -> None:
     try:
         for run in range(args.runs):
             deadline.check(f"run {run + 1}")
-            jobs_s, latency, check = run_once(bench, args)
+            jobs_s, latency, check = run_once(bench, args, args.profile and run == args.runs - 1)
             console.print(f"run {run + 1}: {jobs_s:,.0f} jobs/s, p99 {latency:.1f} ms, {check}")
             rate.ours.append(jobs_s)
             p99.ours.append(latency)
