@@ -92,10 +92,17 @@ def next_tick(spec: dict[str, str], after: float, last: float | None = None) -> 
     return last + every * (math.floor((after - last) / every) + 1)
 
 
+#: Most skipped cron ticks counted after one outage (each is one cron evaluation).
+MAX_MISSED_COUNT = 10_000
+
+
 def missed(spec: dict[str, str], tick: float, now: float) -> int:
-    """Ticks after ``tick`` and up to ``now`` that the catch-up firing of ``tick`` skips."""
+    """Ticks after ``tick`` and up to ``now`` that the catch-up firing of ``tick`` skips
+    (for ``cron``, counted up to ``MAX_MISSED_COUNT``)."""
+    if not spec.get("cron"):
+        return max(0, math.floor((now - tick) / float(spec["every_seconds"])))
     count, at = 0, tick
-    while count < 10_000 and (at := next_tick(spec, at, at)) <= now:
+    while count < MAX_MISSED_COUNT and (at := next_tick(spec, at, at)) <= now:
         count += 1
     return count
 
