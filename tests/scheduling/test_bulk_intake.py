@@ -11,6 +11,7 @@ import redis
 
 from mistral_queue.jobs import keys
 from tests.helpers import Api, api_error, chat_body
+from tests.integration.agent_support import agent_job
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(120)]
 
@@ -78,3 +79,15 @@ def test_a_thousand_jobs_in_one_request(api: Api, other_tenant: Api) -> None:
 def test_more_than_a_thousand_or_none_is_422(api: Api) -> None:
     assert "jobs" in api_error(_bulk(api, [chat_body("x")] * 1001), 422)["message"]
     api_error(_bulk(api, []), 422)
+
+
+def test_bulk_and_schedules_keep_upstream_lanes(api: Api) -> None:
+    # Another tenant's (here: nobody's) conversation is refused in bulk and in a schedule,
+    # exactly as POST /v1/jobs refuses it (404, not disclosed).
+    foreign = agent_job({"inputs": "x", "conversation_id": "conv_nonexistent"})
+    data = _bulk(api, [foreign, chat_body("fine")]).json()["data"]
+    assert [d["status"] for d in data] == [404, 202]
+    assert data[0]["error"]["details"][0]["field"] == "request.conversation_id"
+    url = f"{api.url}/v1/schedules"
+    scheduled = httpx.post(url, json={"every_seconds": 60, "job": foreign}, headers=api.headers())
+    api_error(scheduled, 404)

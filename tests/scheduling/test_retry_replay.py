@@ -36,7 +36,9 @@ def test_retry_a_failed_job_runs_it_again_with_a_new_callback(
 ) -> None:
     with raw_receiver() as receiver:
         # Given a job that failed (a 400 upstream) and whose job.failed callback was delivered
-        job = api.submit(_failing("retry me", receiver.url))
+        # (its second call takes 2 s, so the test sees the retried run before it ends)
+        text = f"retry me {uuid.uuid4().hex} [[fault:400,latency=2000+ok]]"
+        job = api.submit(chat_body(text, receiver.url))
         failed = api.wait_final(job["id"])
         assert failed["status"] == "failed"
         assert failed["attempts"] == 1

@@ -23,6 +23,7 @@ from pydantic import BaseModel, Field, TypeAdapter, ValidationError
 from mistral_queue.api.deps import Services, ServicesDep, TenantDep
 from mistral_queue.api.errors import ApiError, validation_error
 from mistral_queue.api.intake import chains
+from mistral_queue.api.intake.lanes import check_lanes
 from mistral_queue.api.orjson_route import OrjsonRoute
 from mistral_queue.api.routes.jobs import ERRORS
 from mistral_queue.api.schemas.agent import check_tool_urls
@@ -93,7 +94,12 @@ def _parse(index: int, raw: dict[str, Any]) -> tuple[Any, str | None]:
 
 
 async def _prepare(services: Services, tenant: str, index: int, raw: dict[str, Any]) -> _Item:
-    """Validate one item and build its record (raises ApiError 422 for a bad item)."""
+    """Validate one item and build its record.
+
+    Raises:
+        ApiError: 422 for a bad item; 403/404 for an agent, conversation or file outside the
+            tenant's lanes, as ``POST /v1/jobs`` answers.
+    """
     settings = services.settings
     body, key = _parse(index, raw)
     try:
@@ -104,6 +110,7 @@ async def _prepare(services: Services, tenant: str, index: int, raw: dict[str, A
         raise ApiError(422, "validation_error", f"callback_url: {exc}", details) from None
     if isinstance(body, AgentJobCreate):
         await check_tool_urls(body.request, settings.callback_allow_hosts)
+    await check_lanes(services.redis, settings, tenant, body)
     now = time.time()
     try:
         run_at = delayed.due_at(

@@ -44,8 +44,9 @@ class Replayed(BaseModel):
     replayed: int
 
 
-async def _rerun(services: Services, record: JobRecord) -> None:
-    """Queue ``record`` again, keep its keys past retention, and publish it.
+async def _rerun(services: Services, record: JobRecord) -> JobRecord | None:
+    """Queue ``record`` again, keep its keys past retention, and publish it; returns the job
+    as queued (read before the publish, so a fast worker cannot have moved it on yet).
 
     Raises:
         InvalidTransition: its status moved on meanwhile.
@@ -63,8 +64,10 @@ async def _rerun(services: Services, record: JobRecord) -> None:
         pipe.persist(keys.job(record.id))
         pipe.persist(keys.job_events(record.id))
         await pipe.execute()
+    queued = await services.store.get(record.id)
     task_id = run_task_id(record.id, record.job.retries + 1)
     await services.publisher.run_job(record.job.type, record.id, task_id)
+    return queued
 
 
 @router.post("/{job_id}/retry", status_code=202, response_model=Job, responses=ERRORS)
@@ -81,11 +84,10 @@ async def retry_job(job_id: str, tenant: TenantDep, services: ServicesDep) -> Jo
         raise ApiError(409, "conflict", message)
     if record.job.type not in RERUNNABLE:
         raise ApiError(409, "conflict", "a batch job cannot be retried; submit it again")
-    await _rerun(services, record)
-    fresh = await services.store.get(job_id, tenant=tenant)
-    if fresh is None:
+    queued = await _rerun(services, record)
+    if queued is None:
         raise JobNotFound(job_id)
-    return fresh.job
+    return queued.job
 
 
 def _ms(value: datetime | None) -> int | None:

@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from mistral_queue.api.deps import Services, ServicesDep, TenantDep
 from mistral_queue.api.errors import ApiError
+from mistral_queue.api.intake.lanes import check_lanes
 from mistral_queue.api.orjson_route import OrjsonRoute
 from mistral_queue.api.routes.jobs import ERRORS
 from mistral_queue.api.schemas.agent import check_tool_urls
@@ -69,7 +70,7 @@ def _invalid(field: str, message: str) -> ApiError:
     return ApiError(422, "validation_error", f"{field}: {message}", details)
 
 
-async def _job_body(body: ScheduleCreate, services: Services) -> dict[str, Any]:
+async def _job_body(body: ScheduleCreate, services: Services, tenant: str) -> dict[str, Any]:
     """The job each firing submits, checked as ``POST /v1/jobs`` would check it."""
     job = body.job
     if isinstance(job, BatchJobCreate):
@@ -82,6 +83,7 @@ async def _job_body(body: ScheduleCreate, services: Services) -> dict[str, Any]:
         await check_url_async(job.callback_url, allow)
     if isinstance(job, AgentJobCreate):
         await check_tool_urls(job.request, allow)
+    await check_lanes(services.redis, services.settings, tenant, job)
     return {"type": job.type, "request": request_body(job), "callback_url": job.callback_url,
             "metadata": job.metadata}  # fmt: skip
 
@@ -110,7 +112,7 @@ async def create_schedule(
 ) -> sched.Schedule:
     """Create a schedule; each tick creates one ordinary job with ``metadata.schedule_id``."""
     spec = _spec(body)
-    job = await _job_body(body, services)
+    job = await _job_body(body, services, tenant)
     client = services.redis
     if await client.zcard(keys.tenant_schedules(tenant)) >= MAX_SCHEDULES:
         raise ApiError(409, "conflict", f"a tenant may have at most {MAX_SCHEDULES} schedules")
