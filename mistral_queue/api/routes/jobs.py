@@ -132,9 +132,7 @@ async def create_job(
     return _job_response(JobRecord.from_hash(fields).job, 202)
 
 
-def _due_at(
-    body: ChatJobCreate | AgentJobCreate | BatchJobCreate, now: float, max_delay: float
-) -> float | None:
+def _due_at(body: SingleJobCreate | BatchJobCreate, now: float, max_delay: float) -> float | None:
     try:
         return delayed.due_at(body.run_at, body.delay_seconds, now=now, max_delay=max_delay)
     except delayed.StartTimeError as exc:

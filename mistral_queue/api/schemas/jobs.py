@@ -87,7 +87,7 @@ class _JobCreateBase(BaseModel):
         # A reference stands for a value known only later: the request is checked with each
         # one as a string, and stored with the references themselves (api/intake/chains.py).
         # Only a job with depends_on has references: others skip the walk (intake speed).
-        chained = isinstance(data, dict) and data.get("type") in ("chat", "agent")
+        chained = isinstance(data, dict) and data.get("type") != "batch"
         if chained and data.get("depends_on") and isinstance(data.get("request"), dict):
             return {**data, "request": placeholders(data["request"])}
         return data
