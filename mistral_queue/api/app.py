@@ -24,8 +24,8 @@ from mistral_queue.api.routes import (
     metrics,
     rerun,
     results,
-    usage,
     schedules,
+    usage,
     webhook_secret,
     workflow_events,
 )

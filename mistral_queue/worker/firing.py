@@ -84,6 +84,7 @@ class Firing:
             metadata=metadata,
             callback_url=body.get("callback_url"),
             deadline=now + settings.job_deadline_seconds,
+            priority=int(body.get("priority", 5)),
         )
         new = NewJob(job_id, raw["tenant"], fields, now + settings.requeue_after_seconds,
                      sched.tick_key(raw["id"], tick), raw["id"])  # fmt: skip

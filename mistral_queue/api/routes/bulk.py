@@ -22,7 +22,7 @@ from pydantic import BaseModel, Field, TypeAdapter, ValidationError
 
 from mistral_queue.api.deps import Services, ServicesDep, TenantDep
 from mistral_queue.api.errors import ApiError, validation_error
-from mistral_queue.api.intake import chains
+from mistral_queue.api.intake import budget, chains
 from mistral_queue.api.intake.lanes import check_lanes
 from mistral_queue.api.orjson_route import OrjsonRoute
 from mistral_queue.api.routes.jobs import ERRORS
@@ -131,6 +131,7 @@ async def _prepare(services: Services, tenant: str, index: int, raw: dict[str, A
         metadata=body.metadata,
         callback_url=body.callback_url,
         deadline=start + settings.job_deadline_seconds,
+        priority=body.priority,
         run_at=run_at,
         depends_on=body.depends_on,
     )
@@ -171,7 +172,11 @@ async def _outcomes(
 
 @router.post("/bulk", response_model=BulkResponse, responses=ERRORS)
 async def create_jobs(body: BulkRequest, tenant: TenantDep, services: ServicesDep) -> Response:
-    """Accept up to 1,000 jobs; one outcome per item (202, 200 replay, 409, 422)."""
+    """Accept up to 1,000 jobs; one outcome per item (202, 200 replay, 409, 422).
+
+    A tenant past a budget gets 429 for the whole request, as ``POST /v1/jobs`` answers.
+    """
+    await budget.admit(services.redis, services.settings, tenant)
     results: dict[int, dict[str, Any]] = {}
     items: list[_Item] = []
     for index, raw in enumerate(body.jobs):

@@ -85,7 +85,7 @@ async def _job_body(body: ScheduleCreate, services: Services, tenant: str) -> di
         await check_tool_urls(job.request, allow)
     await check_lanes(services.redis, services.settings, tenant, job)
     return {"type": job.type, "request": request_body(job), "callback_url": job.callback_url,
-            "metadata": job.metadata}  # fmt: skip
+            "metadata": job.metadata, "priority": job.priority}  # fmt: skip
 
 
 def _spec(body: ScheduleCreate) -> dict[str, str]:
