@@ -139,6 +139,10 @@ class Settings(BaseSettings):
     visibility_timeout: int = Field(default=4 * 3600, gt=60)
     #: Seconds after which a job that has not finished fails (overall deadline).
     job_deadline_seconds: int = Field(default=6 * 3600, gt=0)
+    #: Seconds between two passes of the scheduler (due delayed jobs, dependencies, schedules).
+    scheduler_interval: float = Field(default=0.2, gt=0, le=1)
+    #: Furthest a job's ``run_at`` / ``delay_seconds`` may be from now, seconds.
+    max_delay_seconds: float = Field(default=30 * 24 * 3600, gt=0)
     #: Seconds between two runs of the recovery sweep.
     sweep_interval: float = Field(default=5.0, gt=0)
     #: Seconds an unstarted job may wait before the sweep publishes it again (a lost message).

@@ -17,11 +17,14 @@ from mistral_queue.api.fanout import Hub
 from mistral_queue.api.routes import (
     admin,
     agent,
+    bulk,
     events,
     health,
     jobs,
     metrics,
+    rerun,
     results,
+    schedules,
     usage,
     webhook_secret,
     workflow_events,
@@ -102,6 +105,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     tracing.instrument_api(app)
     app.include_router(health.router)
     app.include_router(metrics.router)
+    app.include_router(rerun.router)
+    app.include_router(bulk.router)
+    app.include_router(schedules.router)
     app.include_router(jobs.router)
     app.include_router(results.router)
     app.include_router(agent.router)
@@ -115,7 +121,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(
         BodyLimit,
         max_bytes=settings.max_body_bytes,
-        overrides={("POST", "/v1/jobs"): batch_limit},
+        # A bulk request may be as large as a batch job's.
+        overrides={("POST", "/v1/jobs"): batch_limit, ("POST", "/v1/jobs/bulk"): batch_limit},
     )
     # Outermost last: headers are bounded, then the key is checked, then the body is read.
     app.add_middleware(AuthFirst, settings=settings)

@@ -6,6 +6,7 @@ Shape (DESIGN.md § Intake API): ``{"error": {"type": ..., "message": ..., "deta
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from typing import Any
 
 import redis
@@ -68,6 +69,9 @@ def _field(error: Any) -> str:
         parts = parts[1:]
     if len(parts) > 1 and parts[0] in _TAGS:
         parts = parts[1:]
+    # A job body inside another body (a schedule's "job.chat.request" → "job.request").
+    if len(parts) > 2 and parts[0] == "job" and parts[1] in _TAGS:
+        del parts[1]
     # The shape tag of an agent request ("request.conversation.inputs" → "request.inputs").
     if len(parts) > 1 and parts[0] == "request" and parts[1] in _REQUEST_SHAPES:
         del parts[1]
@@ -79,9 +83,13 @@ def _validation(_: Request, exc: Exception) -> JSONResponse:
     errors = exc.errors()
     if any(e.get("type") == "json_invalid" for e in errors):
         return error_response(400, "invalid_json", "the request body is not valid JSON")
+    return error_response(422, "validation_error", *validation_error(errors))
+
+
+def validation_error(errors: Sequence[Any]) -> tuple[str, list[dict[str, str]]]:
+    """The message and ``details`` (``[{"field", "message", "type"}]``) of pydantic errors."""
     details = [{"field": _field(e), "message": e["msg"], "type": e["type"]} for e in errors]
-    summary = "; ".join(f"{d['field']}: {d['message']}" for d in details)
-    return error_response(422, "validation_error", summary, details)
+    return "; ".join(f"{d['field']}: {d['message']}" for d in details), details
 
 
 def _http(_: Request, exc: Exception) -> JSONResponse:

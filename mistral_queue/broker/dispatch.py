@@ -10,6 +10,7 @@ else, so a reader can see in one file what each send puts on the broker.
 from __future__ import annotations
 
 import functools
+from collections.abc import Sequence
 from typing import Any
 
 import anyio.to_thread
@@ -35,9 +36,10 @@ from mistral_queue.jobs.model import JobType
 PUBLISH_RETRY = {"max_retries": 2, "interval_start": 0, "interval_step": 0.25, "interval_max": 0.5}
 
 
-def run_job(app: Celery, kind: JobType, job_id: str) -> None:
-    """Publish the task that runs ``job_id``; the task id is the job id, so a revoke finds it."""
-    app.send_task(RUN_TASKS[kind], args=[job_id], task_id=job_id, queue=QUEUES[kind])
+def run_job(app: Celery, kind: JobType, job_id: str, task_id: str | None = None) -> None:
+    """Publish the task that runs ``job_id``; the task id is the job id, so a revoke finds it
+    (a retried run has its own, ``jobs.rerun.run_task_id``: a cancel revoked the first)."""
+    app.send_task(RUN_TASKS[kind], args=[job_id], task_id=task_id or job_id, queue=QUEUES[kind])
 
 
 def deliver_callback(app: Celery, job_id: str, countdown: float | None = None) -> None:
@@ -77,14 +79,25 @@ class Publisher:
         db = fast_publish.fast_path_db(self.app)
         self.fast = None if db is None else fast_publish.FastPublisher(self.app, db)
 
-    async def run_job(self, job_type: JobType, job_id: str) -> None:
+    async def run_job(self, job_type: JobType, job_id: str, task_id: str | None = None) -> None:
         """Publish the task that runs ``job_id``; returns once the broker has the message.
+
+        ``task_id`` defaults to the job id (a retried run has its own: ``jobs.rerun``).
 
         Raises:
             kombu.exceptions.OperationalError: the broker is unreachable (``send_task``).
             redis.RedisError: the broker is unreachable (fast path).
         """
-        await self._send(RUN_TASKS[job_type], [job_id], QUEUES[job_type], task_id=job_id)
+        tid = task_id or job_id
+        await self._send(RUN_TASKS[job_type], [job_id], QUEUES[job_type], task_id=tid)
+
+    async def run_jobs(self, jobs: Sequence[tuple[JobType, str]]) -> None:
+        """Publish the tasks of ``(type, job id)`` pairs, pipelined on the fast path."""
+        if self.fast is None:
+            for job_type, job_id in jobs:
+                await self.run_job(job_type, job_id)
+            return
+        await self.fast.send_many([(RUN_TASKS[t], [i], QUEUES[t], i, None) for t, i in jobs])
 
     async def deliver_callback(self, job_id: str) -> None:
         """Publish the delivery of ``job_id``'s pending callback."""

@@ -17,7 +17,7 @@ import base64
 import os
 import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -29,6 +29,9 @@ from celery.utils.nodenames import anon_nodename
 from celery.utils.time import utcoffset
 from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialBackoff
+
+#: One task to send: name, args, queue, task id (None: a fresh one), extra headers.
+Send = tuple[str, list[Any], str, str | None, Mapping[str, str] | None]
 
 #: kombu Redis transport options that rename keys or channels the fast path writes.
 KEY_CHANGING_OPTIONS = frozenset(
@@ -178,21 +181,26 @@ class FastPublisher:
         headers: Mapping[str, str] | None = None,
     ) -> None:
         """Publish one task (``headers``: extra message headers); returns once Redis has the
-        message (and its event).
+        message (and its event)."""
+        await self.send_many([(name, args, queue, task_id, headers)])
+
+    async def send_many(self, tasks: Sequence[Send]) -> None:
+        """Publish ``(name, args, queue, task_id, headers)`` tasks in one pipelined round trip.
 
         Raises:
             redis.RedisError: the broker is unreachable (after two quick retries).
             kombu.exceptions.OperationalError: declaring the queues failed (first call only).
         """
         await self._declare_once()
-        message = task_message(name, args, task_id or str(uuid.uuid4()), queue,
-                               origin=self.origin, reply_to=self.reply_to,
-                               extra_headers=headers)  # fmt: skip
         async with self.redis.pipeline(transaction=False) as pipe:
-            pipe.lpush(queue, orjson.dumps(message))
-            if self.send_events:
-                event = sent_event(message, clock=self.clock.forward(), exchange=self.exchange)
-                pipe.publish(self.event_channel, orjson.dumps(event))
+            for name, args, queue, task_id, headers in tasks:
+                message = task_message(name, args, task_id or str(uuid.uuid4()), queue,
+                                       origin=self.origin, reply_to=self.reply_to,
+                                       extra_headers=headers)  # fmt: skip
+                pipe.lpush(queue, orjson.dumps(message))
+                if self.send_events:
+                    event = sent_event(message, clock=self.clock.forward(), exchange=self.exchange)
+                    pipe.publish(self.event_channel, orjson.dumps(event))
             await pipe.execute()
 
     async def _declare_once(self) -> None:

@@ -27,6 +27,18 @@ JOBS_WATCH = f"{PREFIX}jobs:watch"
 #: Hash of every metric counter and histogram bucket, exported by the API's /metrics.
 METRICS = f"{PREFIX}metrics"
 
+#: Sorted set of ``scheduled`` job ids, scored by the unix time each is due at.
+JOBS_DUE = f"{PREFIX}jobs:due"
+
+#: Sorted set of ``waiting`` job ids, scored by the unix time their dependencies are checked.
+JOBS_WAITING = f"{PREFIX}jobs:waiting"
+
+#: Sorted set of active recurring schedule ids, scored by the unix time of their next tick.
+SCHEDULES_DUE = f"{PREFIX}schedules:due"
+
+#: The scheduler's leader lock (promotes due jobs, releases waiting ones, fires schedules).
+SCHEDULER_LEADER = f"{PREFIX}scheduler:leader"
+
 #: The recovery sweep's leader lock.
 SWEEP_LEADER = f"{PREFIX}sweep:leader"
 
@@ -52,6 +64,7 @@ DEADLINE = "deadline"
 PRIORITY = "priority"
 PROGRESS = "progress"
 ERROR = "error"
+RESULT = "result"
 PENDING_TOOL_CALLS = "pending_tool_calls"
 RESPOND_BY = "respond_by"
 REQUEUES = "requeues"
@@ -71,6 +84,12 @@ USAGE_PROMPT_TOKENS = "usage_prompt_tokens"
 USAGE_COMPLETION_TOKENS = "usage_completion_tokens"
 COST_INPUT_NANO = "cost_input_nano"
 COST_OUTPUT_NANO = "cost_output_nano"
+#: A delayed job's due time: RFC 3339 (public) and unix seconds.
+RUN_AT = "run_at"
+RUN_TS = "run_ts"
+#: The JSON list of jobs a job waits for, and the count of its reruns (``jobs/rerun.py``).
+DEPENDS_ON = "depends_on"
+RETRIES = "retries"
 
 #: The job hash fields the Lua scripts read or write, as ``${NAME}`` placeholders there.
 LUA_FIELDS = {
@@ -88,6 +107,7 @@ LUA_FIELDS = {
     "USAGE_COMPLETION_TOKENS": USAGE_COMPLETION_TOKENS,
     "COST_INPUT_NANO": COST_INPUT_NANO,
     "COST_OUTPUT_NANO": COST_OUTPUT_NANO,
+    "RUN_TS": RUN_TS,
 }
 
 #: Batch bookkeeping hash fields (``batch_state``): the request count, then the counters.
@@ -250,3 +270,13 @@ SCHED_CLOCK = f"{PREFIX}sched:clock"
 def tenant_ready(tenant: str) -> str:
     """Sorted set of the tenant's jobs waiting for their turn, by priority and age."""
     return f"{PREFIX}tenant:{tenant}:ready"
+
+
+def schedule(schedule_id: str) -> str:
+    """Hash holding one recurring schedule (``jobs/schedule.py``)."""
+    return f"{PREFIX}schedule:{schedule_id}"
+
+
+def tenant_schedules(tenant: str) -> str:
+    """Sorted set of a tenant's schedule ids, scored by creation time in milliseconds."""
+    return f"{PREFIX}tenant:{tenant}:schedules"

@@ -18,6 +18,10 @@ from mistral_queue.jobs.pricing import cost_view
 class JobStatus(StrEnum):
     """Where a job is in its life."""
 
+    #: Accepted, held in Redis until its ``run_at`` (docs/scheduling.md); not with the broker.
+    SCHEDULED = "scheduled"
+    #: Accepted, held until every job of its ``depends_on`` succeeded; not with the broker.
+    WAITING = "waiting"
     #: Accepted and with the broker, not started yet.
     QUEUED = "queued"
     #: A worker holds the job and talks to Mistral.
@@ -57,11 +61,26 @@ FINAL = frozenset({JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.CANCELLED})
 
 #: States a cancel request can stop (a running job stops at its next step).
 CANCELLABLE = frozenset(
-    {JobStatus.QUEUED, JobStatus.RUNNING, JobStatus.RETRYING, JobStatus.REQUIRES_ACTION}
+    {
+        JobStatus.SCHEDULED,
+        JobStatus.WAITING,
+        JobStatus.QUEUED,
+        JobStatus.RUNNING,
+        JobStatus.RETRYING,
+        JobStatus.REQUIRES_ACTION,
+    }
 )
 
 #: Hash fields stored as JSON text.
-JSON_FIELDS = ("request", "result", "error", "progress", "metadata", "pending_tool_calls")
+JSON_FIELDS = (
+    "request",
+    "result",
+    "error",
+    "progress",
+    "metadata",
+    "pending_tool_calls",
+    "depends_on",
+)
 
 
 def new_job_id() -> str:
@@ -79,6 +98,12 @@ def new_job_id() -> str:
 def now_iso() -> str:
     """The current time, RFC 3339 UTC with milliseconds."""
     return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def iso(timestamp: float) -> str:
+    """A unix time (seconds) as RFC 3339 UTC with milliseconds."""
+    when = datetime.fromtimestamp(timestamp, UTC).isoformat(timespec="milliseconds")
+    return when.replace("+00:00", "Z")
 
 
 def dumps(value: Any) -> str:
@@ -128,6 +153,12 @@ class Job(BaseModel):
     #: 0..9, 9 most urgent; orders the tenant's waiting jobs (docs/fairness.md).
     priority: int = 5
     cost: JobCost | None = None
+    #: When a delayed job is due (RFC 3339 UTC); None for a job queued at once.
+    run_at: str | None = None
+    #: Jobs that must succeed before this one runs.
+    depends_on: list[str] | None = None
+    #: Times ``POST /v1/jobs/{id}/retry`` (or a replay) ran the job again.
+    retries: int = 0
 
 
 class JobRecord(BaseModel):
@@ -202,13 +233,19 @@ def initial_fields(
     callback_url: str | None,
     deadline: float,
     priority: int = 5,
+    run_at: float | None = None,
+    depends_on: list[str] | None = None,
 ) -> dict[str, str]:
-    """The hash fields of a newly accepted job."""
+    """The hash fields of a newly accepted job: ``scheduled`` with ``run_at`` (unix s),
+    ``waiting`` with ``depends_on``, else ``queued``."""
+    status = JobStatus.QUEUED if run_at is None else JobStatus.SCHEDULED
+    if depends_on:
+        status = JobStatus.WAITING
     fields = {
         keys.ID: job_id,
         keys.TENANT: tenant,
         keys.TYPE: job_type.value,
-        keys.STATUS: JobStatus.QUEUED.value,
+        keys.STATUS: status.value,
         keys.CREATED_AT: now_iso(),
         keys.CREATED_TS: repr(time.time()),
         keys.ATTEMPTS: "0",
@@ -217,6 +254,11 @@ def initial_fields(
         keys.DEADLINE: repr(deadline),
         keys.PRIORITY: str(priority),
     }
+    if depends_on:
+        fields[keys.DEPENDS_ON] = dumps(depends_on)
+    if run_at is not None:
+        fields[keys.RUN_AT] = iso(run_at)
+        fields[keys.RUN_TS] = repr(run_at)
     if callback_url:
         fields[keys.CALLBACK_URL] = callback_url
         fields[keys.CALLBACK_STATUS] = CallbackStatus.PENDING.value

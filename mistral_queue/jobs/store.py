@@ -102,13 +102,18 @@ class StoreCommands:
             idem_key,
             keys.JOBS_WATCH,
             keys.METRICS,
+            keys.JOBS_DUE,
+            keys.JOBS_WAITING,
         ]
+        data = {"status": new.fields[keys.STATUS]}
+        if keys.RUN_AT in new.fields:
+            data[keys.RUN_AT] = new.fields[keys.RUN_AT]
         args: list[Any] = [
             new.job_id,
             int(time.time() * 1000),
             idem_value,
             self.idempotency_ttl,
-            dumps({"status": "queued"}),
+            dumps(data),
             now_iso(),
             TENANT_EVENTS_MAXLEN,
             new.watch_at,
@@ -191,6 +196,8 @@ class StoreCommands:
             pipe.delete(keys.idempotency(new.tenant, new.idempotency_key))
         pipe.zrem(keys.tenant_jobs(new.tenant), new.job_id)
         pipe.zrem(keys.JOBS_WATCH, new.job_id)
+        pipe.zrem(keys.JOBS_DUE, new.job_id)
+        pipe.zrem(keys.JOBS_WAITING, new.job_id)
         return pipe
 
 
@@ -253,6 +260,21 @@ class AsyncJobStore(StoreCommands):
         """See :meth:`JobStore.create`."""
         keys_, args = self.create_call(new)
         return self.created(new, await self._create(keys=keys_, args=args))
+
+    async def create_many(self, news: list[NewJob]) -> list[Created | IdempotencyConflict]:
+        """Store many jobs in one pipelined round trip; each outcome as :meth:`create`'s."""
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for new in news:
+                keys_, args = self.create_call(new)
+                await self._create(keys=keys_, args=args, client=pipe)
+            replies = await pipe.execute()
+        outcomes: list[Created | IdempotencyConflict] = []
+        for new, reply in zip(news, replies, strict=True):
+            try:
+                outcomes.append(self.created(new, reply))
+            except IdempotencyConflict as exc:
+                outcomes.append(exc)
+        return outcomes
 
     async def get(self, job_id: str, *, tenant: str | None = None) -> JobRecord | None:
         """See :meth:`JobStore.get`."""

@@ -58,6 +58,17 @@ def event_type(event: str) -> str:
     return interim if event.startswith(f"{interim}.") else event
 
 
+def event_key(record: JobRecord) -> str:
+    """What the callback's ``webhook-id`` names: its event, and the run after a retry.
+
+    A retried job's new outcome is a new message (``job.succeeded.run2``), while every
+    delivery attempt of one run keeps one id.
+    """
+    event = record.callback_event or "job.final"
+    retries = record.job.retries
+    return f"{event}.run{retries + 1}" if retries else event
+
+
 def _next_delay(settings: Settings, attempt: int, result: DeliveryResult) -> float | None:
     """Seconds until the next attempt after failed attempt ``attempt``, or None: give up."""
     delays = settings.callback_retry_delays
@@ -136,7 +147,7 @@ def send(record: JobRecord) -> float | None:
     settings = rt.settings
     assert record.job.callback.url is not None
     attempt = record.job.callback.attempts + 1
-    url, msg_id = record.job.callback.url, event_id(record.id, record.callback_event or "job.final")
+    url, msg_id = record.job.callback.url, event_id(record.id, event_key(record))
     with tracing.callback_span(url, msg_id, attempt, record.traceparent) as span:
         result = deliver(
             url,

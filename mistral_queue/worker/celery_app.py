@@ -38,6 +38,7 @@ from mistral_queue.config import Settings, get_settings
 from mistral_queue.jobs.model import JobType
 from mistral_queue.mistral.client import close_clients
 from mistral_queue.tasks.runtime import reset_runtime, runtime
+from mistral_queue.worker.scheduler import Scheduler
 from mistral_queue.worker.sweeper import Sweeper
 from mistral_queue.worker.watchdog import StallCheck, Watchdog, watches
 
@@ -70,6 +71,7 @@ app.conf.broker_transport = transport_for(get_settings().broker)
 tracing.instrument_worker()
 
 _sweeper: Sweeper | None = None
+_scheduler: Scheduler | None = None
 _watchdog: Watchdog | None = None
 
 
@@ -81,10 +83,12 @@ def _fresh_process(**_: Any) -> None:
 
 @worker_ready.connect
 def _start_sweeper(sender: Any, **_: Any) -> None:
-    global _sweeper, _watchdog
+    global _sweeper, _scheduler, _watchdog
     rt = runtime()
     _sweeper = Sweeper(app, rt)
     _sweeper.start()
+    _scheduler = Scheduler(app, rt)
+    _scheduler.start()
     stall = rt.settings.consumer_stall_seconds
     if stall and watches(rt.settings.broker):
         _watchdog = Watchdog(sender, rt, StallCheck(stall))
@@ -122,6 +126,8 @@ def _start_grace(**_: Any) -> None:
 def _stop(**_: Any) -> None:
     if _sweeper is not None:
         _sweeper.stop()
+    if _scheduler is not None:
+        _scheduler.stop()
     if _watchdog is not None:
         _watchdog.stop()
     close_clients()

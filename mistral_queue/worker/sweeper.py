@@ -22,7 +22,9 @@ from mistral_queue.broker import dispatch
 from mistral_queue.jobs import changes, keys
 from mistral_queue.jobs.errors import JobError
 from mistral_queue.jobs.model import JobRecord, JobStatus
+from mistral_queue.jobs.rerun import run_task_id
 from mistral_queue.tasks.runtime import Runtime
+from mistral_queue.worker.leader import lead
 
 log = logging.getLogger(__name__)
 
@@ -31,6 +33,8 @@ BATCH = 500
 #: Cap of the requeue backoff exponent: a job lost again and again is published at most
 #: every ``requeue_after_seconds * 2**MAX_BACKOFF`` seconds.
 MAX_BACKOFF = 5
+#: Statuses the scheduler holds back from the broker (``worker/scheduler.py``).
+HELD = frozenset({JobStatus.SCHEDULED, JobStatus.WAITING})
 
 
 @dataclass
@@ -74,13 +78,7 @@ class Sweeper:
 
     def _lead(self) -> bool:
         ttl = int(self.rt.settings.sweep_interval * 3000)
-        client = self.rt.redis
-        if client.set(keys.SWEEP_LEADER, self.node, nx=True, px=ttl):
-            return True
-        if client.get(keys.SWEEP_LEADER) == self.node:
-            client.pexpire(keys.SWEEP_LEADER, ttl)
-            return True
-        return False
+        return lead(self.rt.redis, keys.SWEEP_LEADER, self.node, ttl)
 
     def sweep(self, now: float | None = None) -> SweepReport:
         """One pass over due callbacks and watched jobs."""
@@ -113,6 +111,9 @@ class Sweeper:
         elif record.deadline is not None and now > record.deadline:
             self._expire(record)
             report.expired += 1
+        elif record.status in HELD:
+            # The scheduler releases these; the sweep looks again once they could be queued.
+            self._watch(job_id, now + self.rt.settings.requeue_after_seconds)
         elif self.rt.leases.is_held(job_id):
             self._watch(job_id, now + 3 * self.rt.settings.lease_seconds)
         elif record.status == JobStatus.REQUIRES_ACTION:
@@ -156,7 +157,7 @@ class Sweeper:
             record.status,
             count,
         )
-        dispatch.run_job(self.app, kind, record.id)
+        dispatch.run_job(self.app, kind, record.id, run_task_id(record.id, record.job.retries))
         return True
 
     def _expire(self, record: JobRecord) -> None:

@@ -15,7 +15,7 @@ from mistral_queue import tracing
 from mistral_queue.api.deps import Services, ServicesDep, TenantDep
 from mistral_queue.api.errors import ApiError
 from mistral_queue.api.intake import batch as batch_intake
-from mistral_queue.api.intake import budget
+from mistral_queue.api.intake import budget, chains
 from mistral_queue.api.intake.lanes import check_lanes
 from mistral_queue.api.orjson_route import OrjsonRoute
 from mistral_queue.api.schemas.agent import check_tool_urls
@@ -28,7 +28,7 @@ from mistral_queue.api.schemas.jobs import (
     SingleJobCreate,
     request_body,
 )
-from mistral_queue.jobs import changes, listing
+from mistral_queue.jobs import changes, delayed, listing
 from mistral_queue.jobs.errors import JobNotFound
 from mistral_queue.jobs.listing import JobFilter
 from mistral_queue.jobs.model import (
@@ -81,9 +81,14 @@ async def create_job(
         await check_tool_urls(body.request, settings.callback_allow_hosts)
     await check_lanes(services.redis, settings, tenant, body)
     job_type = JobType(body.type)
-    job_id = new_job_id()
-    request, digest, batch = await _prepared(body, raw, services, job_id)
     now = time.time()
+    run_at = _due_at(body, now, settings.max_delay_seconds)
+    start = now if run_at is None else run_at
+    job_id = new_job_id()
+    sent = orjson.loads(await raw.body()).get("request") if body.depends_on else None
+    chained = await chains.checked_request(services.redis, tenant, body, sent)
+    request, digest, batch = await _prepared(body, raw, services, job_id)
+    request = chained or request
     fields = initial_fields(
         job_id=job_id,
         tenant=tenant,
@@ -91,15 +96,17 @@ async def create_job(
         request=request,
         metadata=body.metadata,
         callback_url=body.callback_url,
-        deadline=now + settings.job_deadline_seconds,
+        deadline=start + settings.job_deadline_seconds,
         priority=body.priority,
+        run_at=run_at,
+        depends_on=body.depends_on,
     )
     fields.update(tracing.job_fields())
     new = NewJob(
         job_id=job_id,
         tenant=tenant,
         fields=fields,
-        watch_at=now + settings.requeue_after_seconds,
+        watch_at=start + settings.requeue_after_seconds,
         idempotency_key=idempotency_key,
         body_sha256=digest,
     )
@@ -112,7 +119,8 @@ async def create_job(
                 raise JobNotFound(created.job_id)
             return _job_response(replay.job, 200, {"Idempotent-Replayed": "true"})
         try:
-            await services.publisher.run_job(job_type, job_id)
+            if fields["status"] == JobStatus.QUEUED:
+                await services.publisher.run_job(job_type, job_id)
         except BaseException:
             # Nothing half-done: a job the broker never got is not accepted.
             await services.store.delete(new)
@@ -122,6 +130,14 @@ async def create_job(
         if batch and not accepted:
             await batch.discard(services.redis)
     return _job_response(JobRecord.from_hash(fields).job, 202)
+
+
+def _due_at(body: SingleJobCreate | BatchJobCreate, now: float, max_delay: float) -> float | None:
+    try:
+        return delayed.due_at(body.run_at, body.delay_seconds, now=now, max_delay=max_delay)
+    except delayed.StartTimeError as exc:
+        details = [{"field": exc.field, "message": str(exc), "type": "value_error"}]
+        raise ApiError(422, "validation_error", str(exc), details) from None
 
 
 async def _prepared(

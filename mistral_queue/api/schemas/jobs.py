@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
 from mistral_queue.api.schemas.agent import AgentRequest
 from mistral_queue.api.schemas.batch import BatchRequest
@@ -20,6 +20,7 @@ from mistral_queue.api.schemas.endpoints import (
     InputRequest,
     OCRRequest,
 )
+from mistral_queue.jobs.dependencies import MAX_DEPENDENCIES, placeholders
 from mistral_queue.jobs.model import Job
 
 #: Most keys a job's ``metadata`` may carry.
@@ -63,6 +64,39 @@ class _JobCreateBase(BaseModel):
             "priorities never starve (docs/fairness.md)."
         ),
     )
+    run_at: AwareDatetime | None = Field(
+        default=None,
+        description="Run the job at this time (RFC 3339); it is `scheduled` until then.",
+    )
+    delay_seconds: float | None = Field(
+        default=None, ge=0, description="Run the job this many seconds after it is accepted."
+    )
+    depends_on: list[Annotated[str, Field(pattern=r"^job_\w{1,64}$")]] | None = Field(
+        default=None,
+        min_length=1,
+        max_length=MAX_DEPENDENCIES,
+        description=(
+            "Jobs of yours that must succeed first; the job is `waiting` until then. Its "
+            '`request` may hold `{"$from": "<one of them>", "pointer": "<RFC 6901>"}` values.'
+        ),
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _references_as_text(cls, data: Any) -> Any:
+        # A reference stands for a value known only later: the request is checked with each
+        # one as a string, and stored with the references themselves (api/intake/chains.py).
+        # Only a job with depends_on has references: others skip the walk (intake speed).
+        chained = isinstance(data, dict) and data.get("type") != "batch"
+        if chained and data.get("depends_on") and isinstance(data.get("request"), dict):
+            return {**data, "request": placeholders(data["request"])}
+        return data
+
+    @model_validator(mode="after")
+    def _one_start_time(self) -> _JobCreateBase:
+        if self.run_at is not None and self.delay_seconds is not None:
+            raise ValueError("give run_at or delay_seconds, not both")
+        return self
 
 
 class ChatJobCreate(_JobCreateBase):
