@@ -18,6 +18,7 @@ from mistral_queue.api.routes import (
     admin,
     agent,
     bulk,
+    console,
     events,
     health,
     jobs,
@@ -116,6 +117,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(admin.router)
     app.include_router(workflow_events.router)
     app.include_router(usage.router)
+    console.install(app)
     # Batch bodies may be larger than other requests; the route holds others to the default.
     batch_limit = settings.max_body_bytes + settings.batch_max_bytes
     app.add_middleware(

@@ -51,8 +51,18 @@ def static_tenant(settings: Settings, presented: str | None) -> str | None:
     return tenant
 
 
+#: Prefixes of public pages: the console's static page and assets (its API calls carry keys).
+PUBLIC_PREFIXES = ("/console/",)
+
+#: Header with which the admin key acts as one tenant (the console's tenant picker).
+ACTING_TENANT_HEADER = "x-mq-tenant"
+
 #: The admin API's path prefix: its routes take ``MQ_ADMIN_KEY`` instead of a tenant's key.
 ADMIN_PREFIX = "/v1/admin/"
+
+
+def _is_public(path: str) -> bool:
+    return path in PUBLIC_PATHS or f"{path}/".startswith(PUBLIC_PREFIXES)
 
 
 class AuthFirst:
@@ -67,7 +77,7 @@ class AuthFirst:
         self.settings = settings
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["path"] in PUBLIC_PATHS:
+        if scope["type"] != "http" or _is_public(scope["path"]):
             await self.app(scope, receive, send)
             return
         presented = presented_key(Headers(scope=scope).get("authorization"))
@@ -91,8 +101,28 @@ class AuthFirst:
             headers["WWW-Authenticate"] = "Bearer"
         await error_response(status, kind, message, None, headers)(scope, receive, send)
 
+    def _is_admin(self, presented: str | None) -> bool:
+        admin = self.settings.admin_key
+        return (
+            admin is not None
+            and presented is not None
+            and hmac.compare_digest(presented.encode(), admin.get_secret_value().encode())
+        )
+
+    async def _acting_tenant(self, scope: Scope) -> str | None:
+        """The tenant the admin key acts as (``X-MQ-Tenant``), if it names a known one."""
+        wanted = Headers(scope=scope).get(ACTING_TENANT_HEADER)
+        if not wanted:
+            return None
+        if any(api_key.tenant == wanted for api_key in self.settings.api_keys):
+            return wanted
+        known = await tenants.get(scope["app"].state.services.redis, wanted)
+        return wanted if known is not None else None
+
     async def _tenant_refusal(self, scope: Scope, presented: str | None) -> Refusal | None:
         tenant = static_tenant(self.settings, presented)
+        if tenant is None and self._is_admin(presented):
+            tenant = await self._acting_tenant(scope)
         if tenant is None and presented is not None:
             tenant = await tenants.tenant_of_key(scope["app"].state.services.redis, presented)
         if tenant is None:
@@ -101,12 +131,9 @@ class AuthFirst:
         return None
 
     async def _admin_refusal(self, scope: Scope, presented: str | None) -> Refusal | None:
-        admin = self.settings.admin_key
-        if admin is None:
+        if self.settings.admin_key is None:
             return (401, "unauthorized", "the admin API is off: MQ_ADMIN_KEY is not set")
-        if presented is not None and hmac.compare_digest(
-            presented.encode(), admin.get_secret_value().encode()
-        ):
+        if self._is_admin(presented):
             return None
         if presented is not None and await self._tenant_refusal(scope, presented) is None:
             return (403, "forbidden", "a tenant's key cannot use the admin API")

@@ -33,6 +33,7 @@ def _port_or_free(port: int) -> int:
 def _show(console: Console, local: LocalStack) -> None:
     table = Table(title="mistral-queue dev stack", show_header=False)
     table.add_row("intake API", local.api.url + "  (docs: " + local.api.url + "/docs)")
+    table.add_row("jobs console", local.api.url + "/console")
     table.add_row("Mistral emulator", local.emulator.url)
     table.add_row("webhook receiver", local.receiver.url + "/hooks")
     if local.flower:
