@@ -12,14 +12,16 @@ from tests.console.conftest import screenshot
 from tests.helpers import Api, chat_body
 
 
-def sign_in(page: Page, url: str, key: str) -> None:
+def sign_in(page: Page, url: str, key: str, *, accepted: bool = True) -> None:
     page.goto(f"{url}/console")
     page.fill("#api-key", key)
     page.click("#signin button[type=submit]")
+    if accepted:
+        expect(page.locator("#nav")).to_be_visible()
 
 
 def test_wrong_key_shows_an_error(page: Page, stack: LocalStack) -> None:
-    sign_in(page, stack.api.url, "not-a-key")
+    sign_in(page, stack.api.url, "not-a-key", accepted=False)
     expect(page.locator("#signin-status .error")).to_contain_text("refused")
     expect(page.locator("#nav")).to_be_hidden()
     assert page.evaluate("sessionStorage.getItem('mq.console.key')") is None
@@ -112,3 +114,15 @@ def test_console_is_served_with_a_strict_policy(stack: LocalStack) -> None:
     asset = httpx.get(f"{stack.api.url}/console/static/main.js")
     assert asset.status_code == 200 and "javascript" in asset.headers["content-type"]
     assert asset.headers["x-content-type-options"] == "nosniff"
+
+
+def test_usage_page_shows_the_tenants_tokens(page: Page, stack: LocalStack, api: Api) -> None:
+    api.wait_final(api.submit(chat_body("usage for the console"))["id"], callback=False)
+    usage = httpx.get(f"{stack.api.url}/v1/usage", headers=api.headers()).json()
+    sign_in(page, stack.api.url, api.key)
+    page.goto(f"{stack.api.url}/console#/usage")
+    expect(page.locator("#usage-tokens")).to_have_text(str(usage["tokens"]["total"]))
+    expect(page.locator("figure figcaption", has_text="Tokens per model")).to_be_visible()
+    expect(page.locator("#queue-depth")).to_be_visible()
+    expect(page.locator("#jobs-per-second")).not_to_have_text("…")
+    screenshot(page, "usage")

@@ -88,9 +88,15 @@ function render() {
       if (link.dataset.nav === section) link.setAttribute("aria-current", "page");
       else link.removeAttribute("aria-current");
     }
-    show(view, match.slice(1), current.signal).catch((error) => {
+    // Each view draws into its own box: a slow view that finishes after the user moved on
+    // only fills a box that is no longer on the page.
+    const box = el("div");
+    view.append(box);
+    const { signal } = current;
+    show(box, match.slice(1), signal).catch((error) => {
+      if (signal.aborted) return;
       if (error instanceof ApiError && error.status === 401) { session.key = null; render(); return; }
-      if (!current.signal.aborted) view.append(errorBox(error));
+      box.append(errorBox(error));
     });
     return;
   }
