@@ -191,7 +191,8 @@ class Settings(BaseSettings):
     webhook_rotation_grace_seconds: float = Field(default=86400.0, ge=0)
     callback_allow_hosts: Annotated[tuple[str, ...], NoDecode] = ()
     callback_retry_delays: Annotated[tuple[float, ...], NoDecode] = DEFAULT_CALLBACK_DELAYS
-    #: Seconds for one callback POST (Standard Webhooks recommends 15-30 s).
+    #: Seconds for one whole callback attempt: connect, send and the response, however slowly
+    #: the receiver answers (Standard Webhooks recommends 15-30 s).
     callback_timeout: float = Field(default=15.0, gt=0)
     #: Seconds a due callback may wait for its own message before the sweep sends it again.
     callback_requeue_after_seconds: float = Field(default=30.0, gt=0)
@@ -251,7 +252,7 @@ class Settings(BaseSettings):
     # Agent jobs
     #: Seconds an agent job waits in ``requires_action`` for tool results before it fails.
     requires_action_timeout_seconds: float = Field(default=3600.0, gt=0)
-    #: Seconds for each phase (connect, send, each read) of one HTTP tool call.
+    #: Seconds for one whole HTTP tool call attempt: connect, send and the whole answer.
     tool_call_timeout: float = Field(default=30.0, gt=0)
     #: Attempts per HTTP tool call (the first included) before the job fails.
     tool_call_attempts: int = Field(default=4, ge=1, le=20)

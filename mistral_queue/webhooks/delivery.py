@@ -18,6 +18,7 @@ from email.utils import parsedate_to_datetime
 import httpx
 
 from mistral_queue import __version__, tracing
+from mistral_queue.webhooks.deadline import deadline
 from mistral_queue.webhooks.errors import UnsafeURLError
 from mistral_queue.webhooks.guard import check_url
 from mistral_queue.webhooks.pinned_transport import pinned, thread_client
@@ -144,7 +145,8 @@ def deliver(
         msg_id: the ``webhook-id`` (see ``signing.event_id``).
         body: the exact JSON bytes to POST.
         secrets: the signing secrets, current one first (``whsec_…`` or key bytes).
-        timeout: seconds for each phase of the request (connect, write, each read).
+        timeout: seconds for the whole request: connect, send, and the response up to
+            ``MAX_RESPONSE_BYTES`` of its body (``webhooks.deadline``).
         allow_hosts: hosts exempt from the guard's address rules.
         client: a client from ``transport.make_client``; default this thread's client.
             A client built otherwise would not pin addresses.
@@ -165,7 +167,7 @@ def deliver(
         return _failure(started, str(exc))
     http = client if client is not None else thread_client()
     try:
-        with pinned(guarded):
+        with pinned(guarded), deadline(timeout):
             response = _post(http, url, body, headers, timeout)
     except httpx.TimeoutException as exc:
         return _failure(started, f"timed out after {timeout:g} s ({type(exc).__name__})")

@@ -26,6 +26,7 @@ import httpcore
 import httpx
 
 from mistral_queue.green import is_green
+from mistral_queue.webhooks.deadline import DeadlineStream, bounded
 from mistral_queue.webhooks.guard import GuardedURL
 
 #: host (as httpcore passes it: lower case, IPv6 without brackets) -> addresses to dial.
@@ -68,20 +69,33 @@ class PinnedBackend(httpcore.NetworkBackend):
     ) -> httpcore.NetworkStream:
         """Connect to the first pinned address of ``host`` that accepts.
 
+        The stream is a ``DeadlineStream``: within ``deadline.deadline(...)`` each operation
+        on it ends by the deadline, and so do these connects.
+
         Raises:
             httpcore.ConnectError: the host has no pins, or no address accepted.
             httpcore.ConnectTimeout: the last address timed out (each address gets
-                ``timeout`` seconds).
+                ``timeout`` seconds, or what is left of the deadline).
         """
         addresses = (_PINS.get() or {}).get(host.lower())
         if not addresses:
             raise httpcore.ConnectError(f"refusing to connect to {host}: not checked by the guard")
         for address in addresses[:-1]:
             with contextlib.suppress(httpcore.ConnectError, httpcore.ConnectTimeout):
-                return self._inner.connect_tcp(
-                    address, port, timeout, local_address, socket_options
-                )
-        return self._inner.connect_tcp(addresses[-1], port, timeout, local_address, socket_options)
+                return self._connect(address, port, timeout, local_address, socket_options)
+        return self._connect(addresses[-1], port, timeout, local_address, socket_options)
+
+    def _connect(
+        self,
+        address: str,
+        port: int,
+        timeout: float | None,
+        local_address: str | None,
+        socket_options: Iterable[httpcore.SOCKET_OPTION] | None,
+    ) -> httpcore.NetworkStream:
+        left = bounded(timeout, httpcore.ConnectTimeout)
+        stream = self._inner.connect_tcp(address, port, left, local_address, socket_options)
+        return DeadlineStream(stream)
 
     def connect_unix_socket(
         self,

@@ -27,6 +27,7 @@ from mistral_queue.config import Settings
 from mistral_queue.jobs.agent import ToolCall
 from mistral_queue.jobs.model import now_iso
 from mistral_queue.tasks.agent.errors import ToolAttemptError, ToolCallFailed
+from mistral_queue.webhooks.deadline import deadline
 from mistral_queue.webhooks.delivery import parse_retry_after
 from mistral_queue.webhooks.errors import UnsafeURLError
 from mistral_queue.webhooks.guard import check_url
@@ -153,6 +154,9 @@ def _delay(settings: Settings, state: RetryCallState) -> float:
 def post_once(request: ToolRequest, settings: Settings, client: httpx.Client | None = None) -> str:
     """One signed POST; the URL guard runs again first (DNS may have changed since intake).
 
+    The whole attempt (connect, send, the answer up to ``MAX_RESULT_BYTES``) ends within
+    ``tool_call_timeout`` seconds (``webhooks.deadline``), however slowly the server answers.
+
     Raises:
         ToolAttemptError: the attempt failed; ``retryable`` says whether to try again.
     """
@@ -168,6 +172,7 @@ def post_once(request: ToolRequest, settings: Settings, client: httpx.Client | N
     try:
         with (
             pinned(guarded),
+            deadline(timeout),
             http.stream(
                 "POST",
                 request.url,
