@@ -119,6 +119,8 @@ class RawReceiver:
     url: str
     received: list[Captured] = field(default_factory=list)
     statuses: list[int] = field(default_factory=list)
+    #: Headers sent with every answer that is not 2xx (e.g. ``Retry-After``).
+    failure_headers: dict[str, str] = field(default_factory=dict)
 
     def for_job(self, job_id: str) -> list[Captured]:
         return [c for c in self.received if json.loads(c.body)["data"]["id"] == job_id]
@@ -137,6 +139,9 @@ def raw_receiver() -> Iterator[RawReceiver]:
             status = state.statuses.pop(0) if state.statuses else 200
             self.send_response(status)
             self.send_header("content-length", "0")
+            if not 200 <= status < 300:
+                for name, value in state.failure_headers.items():
+                    self.send_header(name, value)
             self.end_headers()
 
         def log_message(self, *args: Any) -> None:

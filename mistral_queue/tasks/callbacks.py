@@ -20,7 +20,7 @@ from mistral_queue import tracing
 from mistral_queue.broker import dispatch
 from mistral_queue.broker.names import DELIVER_CALLBACK
 from mistral_queue.config import Settings
-from mistral_queue.jobs import changes, keys
+from mistral_queue.jobs import changes, keys, locks
 from mistral_queue.jobs.errors import InvalidTransition
 from mistral_queue.jobs.model import CallbackStatus, JobRecord, JobStatus, now_iso
 from mistral_queue.tasks.runtime import runtime
@@ -70,11 +70,17 @@ def event_key(record: JobRecord) -> str:
 
 
 def _next_delay(settings: Settings, attempt: int, result: DeliveryResult) -> float | None:
-    """Seconds until the next attempt after failed attempt ``attempt``, or None: give up."""
+    """Seconds until the next attempt after failed attempt ``attempt``, or None: give up.
+
+    A receiver's ``Retry-After`` can only lengthen the wait, and only up to the schedule's
+    longest delay: an unreadable or absurd one (``10000000000000``) is clamped to it, so it
+    can neither crash the scheduling nor park the callback for ever.
+    """
     delays = settings.callback_retry_delays
     if result.gone or attempt > len(delays):
         return None
-    return max(delays[attempt - 1], result.retry_after or 0.0)
+    asked = min(result.retry_after or 0.0, max(delays))
+    return max(delays[attempt - 1], asked)
 
 
 def _record_attempt(
@@ -142,21 +148,31 @@ def _record_interim(
 
 
 def send(record: JobRecord) -> float | None:
-    """POST the job's callback once; return when the next attempt is due, or None when done."""
+    """POST the job's callback once; return when the next attempt is due, or None when done.
+
+    The attempt is counted and recorded whatever happens while sending: an unexpected error
+    counts as a failed attempt, so the schedule still advances to ``failed``.
+    """
     rt = runtime()
     settings = rt.settings
     assert record.job.callback.url is not None
     attempt = record.job.callback.attempts + 1
     url, msg_id = record.job.callback.url, event_id(record.id, event_key(record))
+    started = time.monotonic()
     with tracing.callback_span(url, msg_id, attempt, record.traceparent) as span:
-        result = deliver(
-            url,
-            msg_id,
-            payload(record),
-            secrets=tenant_signing_keys(rt.redis, settings, record.tenant),
-            timeout=settings.callback_timeout,
-            allow_hosts=settings.callback_allow_hosts,
-        )
+        try:
+            result = deliver(
+                url,
+                msg_id,
+                payload(record),
+                secrets=tenant_signing_keys(rt.redis, settings, record.tenant),
+                timeout=settings.callback_timeout,
+                allow_hosts=settings.callback_allow_hosts,
+            )
+        except Exception as exc:
+            log.exception("callback for %s attempt %d crashed", record.id, attempt)
+            error = f"internal error: {type(exc).__name__}"
+            result = DeliveryResult(False, None, None, False, error, time.monotonic() - started)
         tracing.record_delivery(span, result.status_code, result.error)
     delay = None if result.ok else _next_delay(settings, attempt, result)
     log.info(
@@ -202,15 +218,21 @@ def deliver_now(app: Celery, job_id: str) -> None:
         dispatch.deliver_callback(app, job_id, countdown=max(0.0, due - time.time()))
 
 
+#: Seconds a callback lock outlives its attempt's deadline (the guard's DNS lookup, Redis).
+LOCK_MARGIN = 10.0
+
+
 def _attempt(job_id: str) -> float | None:
-    """Send the callback if it is pending and due; returns when the next attempt is due."""
+    """Send the callback if it is pending and due; returns when the next attempt is due.
+
+    One attempt at a time per job and event: an owner-token lock that lapses only after the
+    attempt's total deadline (``webhooks.deadline``) and that only its owner releases.
+    """
     rt = runtime()
-    lock = keys.callback_lock(job_id)
-    # One attempt is at most three timed phases (connect, send, read) plus DNS.
-    hold = 3 * rt.settings.callback_timeout + 5
-    if not rt.redis.set(lock, "1", nx=True, ex=int(hold)):
-        return None
-    try:
+    hold = rt.settings.callback_timeout + LOCK_MARGIN
+    with locks.held(rt.redis, keys.callback_lock(job_id), hold) as taken:
+        if not taken:
+            return None
         record = rt.store.get(job_id)
         pending = record is not None and record.job.callback.status == CallbackStatus.PENDING
         if record is None or record.callback_event is None or not pending:
@@ -220,5 +242,3 @@ def _attempt(job_id: str) -> float | None:
             log.info("callback for %s is not due yet; dropping an early message", job_id)
             return None
         return send(record)
-    finally:
-        rt.redis.delete(lock)

@@ -38,7 +38,8 @@ class DeliveryResult:
     Attributes:
         ok: the receiver answered 2xx.
         status_code: the receiver's HTTP status, None when no response came.
-        retry_after: seconds the receiver asked to wait (its ``Retry-After``), if any.
+        retry_after: seconds the receiver asked to wait (its ``Retry-After``), if any;
+            ``math.inf`` for an unreadable one (see ``parse_retry_after``).
         gone: the receiver answered 410: stop retrying.
         error: a short reason when not ``ok`` (never includes secrets or the URL).
         duration: seconds the attempt took, guard and DNS included.
@@ -56,11 +57,16 @@ def parse_retry_after(value: str | None, now: datetime | None = None) -> float |
     """Seconds to wait from a ``Retry-After`` header (RFC 9110 §10.2.3).
 
     Args:
-        value: delay-seconds (``"120"``) or an HTTP-date; fractional seconds are tolerated.
+        value: delay-seconds (``"120"``) or an HTTP-date (``parsedate_to_datetime`` reads
+            IMF-fixdate and the obsolete RFC 850 and asctime forms); fractional seconds
+            are tolerated.
         now: the current time for HTTP-dates, default now (UTC).
 
     Returns:
-        A non-negative number of seconds, or None when the value is absent or unreadable.
+        None when the header is absent or blank; ``math.inf`` when it is there but not a
+        valid delay (negative, NaN, not a number nor a date), which callers clamp to their
+        longest wait; otherwise a non-negative number of seconds, possibly huge (callers
+        clamp it too).
     """
     if not value or not value.strip():
         return None
@@ -69,14 +75,14 @@ def parse_retry_after(value: str | None, now: datetime | None = None) -> float |
         seconds = float(text)
     except ValueError:
         return _seconds_until(text, now or datetime.now(UTC))
-    return seconds if math.isfinite(seconds) and seconds >= 0 else None
+    return seconds if math.isfinite(seconds) and seconds >= 0 else math.inf
 
 
-def _seconds_until(http_date: str, now: datetime) -> float | None:
+def _seconds_until(http_date: str, now: datetime) -> float:
     try:
         when = parsedate_to_datetime(http_date)
-    except (TypeError, ValueError, IndexError):
-        return None
+    except (TypeError, ValueError, IndexError, OverflowError):
+        return math.inf
     if when.tzinfo is None:
         when = when.replace(tzinfo=UTC)
     return max(0.0, (when - now).total_seconds())

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import socket
 import threading
 import time
@@ -237,10 +238,14 @@ NOW = datetime(2026, 1, 1, 12, 0, 0, tzinfo=UTC)
         (" 5 ", 5.0),
         ("1.5", 1.5),
         ("0", 0.0),
-        ("-1", None),
-        ("nan", None),
-        ("inf", None),
-        ("soon", None),
+        ("10000000000000", 1e13),
+        ("-1", math.inf),
+        ("nan", math.inf),
+        ("inf", math.inf),
+        ("soon", math.inf),
+        ("Fri, 31 Dec 99999 23:59:59 GMT", math.inf),
+        ("Sunday, 01-Jan-26 12:00:30 GMT", 30.0),
+        ("Thu Jan  1 12:01:00 2026", 60.0),
         ("", None),
         (None, None),
         (format_datetime(NOW + timedelta(seconds=30), usegmt=True), 30.0),

@@ -1,0 +1,60 @@
+"""Hostile receivers against the real stack: a Retry-After storm cannot crash or stall delivery.
+
+The test stack's schedule is 0.5, 0.5, 1 s (tests/conftest.py), so its longest delay is 1 s.
+"""
+
+from __future__ import annotations
+
+import pytest
+import redis
+
+from mistral_queue.dev.stack import LocalStack
+from tests.helpers import Api, chat_body, events, raw_receiver
+
+RETRY_AFTERS = [
+    "10000000000000",  # crashed the scheduling before issue 14 (year out of range)
+    "soon",
+    "-5",
+    "Fri, 31 Dec 9999 23:59:59 GMT",
+]
+
+
+@pytest.mark.parametrize("retry_after", RETRY_AFTERS)
+def test_a_retry_after_storm_is_clamped_and_every_attempt_counted(
+    stack: LocalStack, api: Api, stack_redis: redis.Redis, retry_after: str
+) -> None:
+    with raw_receiver() as receiver:
+        # Given a receiver that always answers 503 with an absurd or invalid Retry-After
+        receiver.statuses[:] = [503] * 100
+        receiver.failure_headers["Retry-After"] = retry_after
+        jobs = [api.submit(chat_body(f"storm {i}", receiver.url)) for i in range(3)]
+
+        finals = [api.wait_final(job["id"], timeout=40) for job in jobs]
+
+        # Then each callback went through the whole schedule: four attempts, then failed
+        for job, final in zip(jobs, finals, strict=True):
+            assert final["callback"]["status"] == "failed", final["callback"]
+            assert final["callback"]["attempts"] == 4
+            assert final["callback"]["last_status_code"] == 503
+            assert len(receiver.for_job(job["id"])) == 4
+            logged = events(stack_redis, job["id"])
+            retrying = [e for e in logged if e["type"] == "callback.retrying"]
+            # And each wait was clamped to the schedule's longest delay (1 s)
+            assert [e["data"]["delay"] for e in retrying] == [1.0, 1.0, 1.0]
+
+
+def test_attempts_are_spaced_by_the_clamped_delay(stack: LocalStack, api: Api) -> None:
+    with raw_receiver() as receiver:
+        # Given a receiver that answers 429 "come back in 300,000 years" twice, then 200
+        receiver.statuses[:] = [429, 429]
+        receiver.failure_headers["Retry-After"] = "10000000000000"
+        job = api.submit(chat_body("clamped then delivered", receiver.url))
+
+        final = api.wait_final(job["id"], timeout=40)
+        attempts = receiver.for_job(job["id"])
+    # Then the callback is delivered at the third attempt, seconds later
+    assert final["callback"]["status"] == "delivered"
+    assert final["callback"]["attempts"] == 3
+    stamps = [int(a.headers["webhook-timestamp"]) for a in attempts]
+    assert len(stamps) == 3
+    assert stamps[-1] - stamps[0] <= 10
