@@ -196,6 +196,12 @@ class Settings(BaseSettings):
     callback_timeout: float = Field(default=15.0, gt=0)
     #: Seconds a due callback may wait for its own message before the sweep sends it again.
     callback_requeue_after_seconds: float = Field(default=30.0, gt=0)
+    #: Callback attempts one worker process runs at once (its delivery budget); the rest of
+    #: its threads stay free for jobs.
+    callback_concurrency: int = Field(default=16, gt=0)
+    #: Callback attempts in flight to one endpoint (URL origin) across the deployment, so a
+    #: receiver that hangs holds at most this many delivery slots.
+    callback_endpoint_concurrency: int = Field(default=2, gt=0)
 
     # Rate limits (deployment-wide)
     rate_limit_rps: float | None = Field(default=None, gt=0)

@@ -280,3 +280,9 @@ def schedule(schedule_id: str) -> str:
 def tenant_schedules(tenant: str) -> str:
     """Sorted set of a tenant's schedule ids, scored by creation time in milliseconds."""
     return f"{PREFIX}tenant:{tenant}:schedules"
+
+
+def endpoint_slots(endpoint: str) -> str:
+    """Sorted set of the owner tokens of attempts in flight to one endpoint (a callback URL's
+    origin or a registered endpoint's id), scored by when each lapses."""
+    return f"{PREFIX}endpoint:{endpoint}:slots"

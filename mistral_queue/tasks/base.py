@@ -30,7 +30,6 @@ from mistral_queue.mistral.errors import DeferRetry, RateLimitWait, UpstreamErro
 from mistral_queue.tasks import attempt
 from mistral_queue.tasks.attempt import REDIS_DOWN
 from mistral_queue.tasks.budget_gate import hold_back
-from mistral_queue.tasks.callbacks import deliver_now
 from mistral_queue.tasks.runtime import Runtime, runtime
 from mistral_queue.tasks.scheduling import publish_started
 
@@ -154,7 +153,11 @@ def record(run: JobRun, change: changes.Change) -> None:
 
 
 def finish(run: JobRun, change: changes.Change) -> None:
-    """Record a final change, then make the callback's first attempt from this thread."""
+    """Record a final change, then publish the callback's delivery on the callbacks queue.
+
+    The attempt never runs in the job's task: a receiver that hangs must not hold a job slot
+    (issue 14; this costs one Celery round trip per job, see bench/RESULTS.md).
+    """
     try:
         record(run, change)
     except JobStopped:
@@ -163,7 +166,7 @@ def finish(run: JobRun, change: changes.Change) -> None:
     if run.record.job.callback.url is None:
         return
     try:
-        deliver_now(run.task.app, run.job_id)
+        enqueue_callback(run.task, run.job_id)
     except (OperationalError, *REDIS_DOWN) as exc:
         # The callback is in the callbacks-due set: the sweep sends it.
         log.warning("job %s: its callback was not sent (%s); the sweep will", run.job_id, exc)

@@ -23,6 +23,7 @@ from mistral_queue.config import Settings
 from mistral_queue.jobs import changes, keys, locks
 from mistral_queue.jobs.errors import InvalidTransition
 from mistral_queue.jobs.model import CallbackStatus, JobRecord, JobStatus, now_iso
+from mistral_queue.tasks import callback_slots
 from mistral_queue.tasks.runtime import runtime
 from mistral_queue.webhooks.delivery import DeliveryResult, deliver
 from mistral_queue.webhooks.signing import event_id
@@ -208,11 +209,7 @@ def deliver_callback(self: Task[Any, Any], job_id: str) -> None:
 
 
 def deliver_now(app: Celery, job_id: str) -> None:
-    """One delivery attempt of ``job_id``'s pending callback, then schedule the next.
-
-    Called by the delivery task, and by a job's own task right after it ends, which saves
-    a Celery round trip per job for the usual first attempt.
-    """
+    """One delivery attempt of ``job_id``'s pending callback, then schedule the next."""
     due = _attempt(job_id)
     if due is not None and due - time.time() <= MAX_COUNTDOWN:
         dispatch.deliver_callback(app, job_id, countdown=max(0.0, due - time.time()))
@@ -226,7 +223,9 @@ def _attempt(job_id: str) -> float | None:
     """Send the callback if it is pending and due; returns when the next attempt is due.
 
     One attempt at a time per job and event: an owner-token lock that lapses only after the
-    attempt's total deadline (``webhooks.deadline``) and that only its owner releases.
+    attempt's total deadline (``webhooks.deadline``) and that only its owner releases. The
+    attempt also needs room in the worker's delivery budget and the endpoint's share
+    (``callback_slots``); without it, it is put off without being counted.
     """
     rt = runtime()
     hold = rt.settings.callback_timeout + LOCK_MARGIN
@@ -241,4 +240,9 @@ def _attempt(job_id: str) -> float | None:
         if not is_due(record, time.time()):
             log.info("callback for %s is not due yet; dropping an early message", job_id)
             return None
-        return send(record)
+        assert record.job.callback.url is not None
+        endpoint = callback_slots.origin(record.job.callback.url)
+        with callback_slots.delivery_slot(rt, endpoint, hold) as room:
+            if not room:
+                return time.time() + callback_slots.busy_delay(rt)
+            return send(record)

@@ -5,11 +5,18 @@ The test stack's schedule is 0.5, 0.5, 1 s (tests/conftest.py), so its longest d
 
 from __future__ import annotations
 
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+
 import pytest
 import redis
 
 from mistral_queue.dev.stack import LocalStack
-from tests.helpers import Api, chat_body, events, raw_receiver
+from tests.helpers import Api, chat_body, events, raw_receiver, wait_for
 
 RETRY_AFTERS = [
     "10000000000000",  # crashed the scheduling before issue 14 (year out of range)
@@ -58,3 +65,75 @@ def test_attempts_are_spaced_by_the_clamped_delay(stack: LocalStack, api: Api) -
     stamps = [int(a.headers["webhook-timestamp"]) for a in attempts]
     assert len(stamps) == 3
     assert stamps[-1] - stamps[0] <= 10
+
+
+@dataclass
+class Hanging:
+    """A receiver that reads each request and never answers; counts connections."""
+
+    url: str = ""
+    open: int = 0
+    most_open: int = 0
+    total: int = 0
+
+
+@contextmanager
+def hanging_receiver() -> Iterator[Hanging]:
+    state = Hanging()
+    guard = threading.Lock()
+    stop = threading.Event()
+    server = socket.create_server(("127.0.0.1", 0))
+
+    def serve(conn: socket.socket) -> None:
+        with guard:
+            state.open += 1
+            state.total += 1
+            state.most_open = max(state.most_open, state.open)
+        with conn:
+            conn.settimeout(0.2)
+            while not stop.is_set():
+                try:
+                    if not conn.recv(65536):
+                        break  # the client gave up
+                except TimeoutError:
+                    continue
+                except OSError:
+                    break
+        with guard:
+            state.open -= 1
+
+    def accept() -> None:
+        while not stop.is_set():
+            try:
+                conn, _ = server.accept()
+            except OSError:
+                return
+            threading.Thread(target=serve, args=(conn,), daemon=True).start()
+
+    threading.Thread(target=accept, daemon=True).start()
+    state.url = f"http://127.0.0.1:{server.getsockname()[1]}/hook"
+    try:
+        yield state
+    finally:
+        stop.set()
+        server.close()
+
+
+def test_a_hanging_receiver_holds_only_its_share(stack: LocalStack, api: Api) -> None:
+    with hanging_receiver() as hanging, raw_receiver() as healthy:
+        # Given more callbacks to a hanging receiver than the worker has threads (16)
+        stuck = [api.submit(chat_body(f"hang {i}", hanging.url)) for i in range(20)]
+        wait_for(lambda: hanging.total >= 2, 20, "the hanging receiver to be called")
+        # When other jobs come in meanwhile
+        started = time.monotonic()
+        others = [api.submit(chat_body(f"healthy {i}", healthy.url)) for i in range(10)]
+        finals = [api.wait_final(job["id"], timeout=30) for job in others]
+        took = time.monotonic() - started
+        # Then they run and their callbacks arrive while the hanging ones still wait
+        assert {f["callback"]["status"] for f in finals} == {"delivered"}
+        assert {f["status"] for f in finals} == {"succeeded"}
+        assert took < 15, took
+        # And the hanging receiver never held more than its share of delivery slots
+        assert hanging.most_open <= 2, hanging.most_open
+        pending = [api.job(job["id"])["callback"]["status"] for job in stuck]
+        assert "pending" in pending
