@@ -196,6 +196,8 @@ class Settings(BaseSettings):
     callback_timeout: float = Field(default=15.0, gt=0)
     #: Seconds a due callback may wait for its own message before the sweep sends it again.
     callback_requeue_after_seconds: float = Field(default=30.0, gt=0)
+    #: Seconds between two redeliveries of one job's callback (more is 429 with Retry-After).
+    callback_redeliver_interval_seconds: float = Field(default=10.0, gt=0)
     #: Callback attempts one worker process runs at once (its delivery budget); the rest of
     #: its threads stay free for jobs.
     callback_concurrency: int = Field(default=16, gt=0)

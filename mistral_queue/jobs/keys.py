@@ -286,3 +286,8 @@ def endpoint_slots(endpoint: str) -> str:
     """Sorted set of the owner tokens of attempts in flight to one endpoint (a callback URL's
     origin or a registered endpoint's id), scored by when each lapses."""
     return f"{PREFIX}endpoint:{endpoint}:slots"
+
+
+def redeliver_limit(job_id: str) -> str:
+    """String set (with a TTL) when a job's callback is redelivered: one per interval."""
+    return f"{PREFIX}job:{job_id}:redeliver-limit"

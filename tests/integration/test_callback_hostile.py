@@ -12,11 +12,12 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
+import httpx
 import pytest
 import redis
 
 from mistral_queue.dev.stack import LocalStack
-from tests.helpers import Api, chat_body, events, raw_receiver, wait_for
+from tests.helpers import Api, api_error, chat_body, events, raw_receiver, wait_for
 
 RETRY_AFTERS = [
     "10000000000000",  # crashed the scheduling before issue 14 (year out of range)
@@ -137,3 +138,24 @@ def test_a_hanging_receiver_holds_only_its_share(stack: LocalStack, api: Api) ->
         assert hanging.most_open <= 2, hanging.most_open
         pending = [api.job(job["id"])["callback"]["status"] for job in stuck]
         assert "pending" in pending
+
+
+def test_redelivery_is_rate_limited_per_job(stack: LocalStack, api: Api) -> None:
+    with raw_receiver() as receiver:
+        job, other = (api.submit(chat_body(f"redeliver {i}", receiver.url)) for i in range(2))
+        api.wait_final(job["id"])
+        api.wait_final(other["id"])
+        url = f"{api.url}/v1/jobs/{job['id']}/callback/redeliver"
+        assert httpx.post(url, headers=api.headers()).status_code == 202
+        # A second redelivery within the interval (10 s by default) is refused
+        again = httpx.post(url, headers=api.headers())
+        error = api_error(again, 429)
+        assert error["type"] == "rate_limited"
+        assert 1 <= int(again.headers["retry-after"]) <= 10
+        assert error["details"] == {"retry_after": int(again.headers["retry-after"])}
+        # Another job's redelivery is not limited by it
+        other_url = f"{api.url}/v1/jobs/{other['id']}/callback/redeliver"
+        assert httpx.post(other_url, headers=api.headers()).status_code == 202
+        wait_for(lambda: len(receiver.for_job(job["id"])) == 2, 10, "the one redelivery")
+        time.sleep(0.5)
+        assert len(receiver.for_job(job["id"])) == 2

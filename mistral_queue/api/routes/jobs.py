@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import math
 import time
 from datetime import datetime
 from typing import Annotated, Any
@@ -28,7 +29,7 @@ from mistral_queue.api.schemas.jobs import (
     SingleJobCreate,
     request_body,
 )
-from mistral_queue.jobs import changes, delayed, listing
+from mistral_queue.jobs import changes, delayed, keys, listing
 from mistral_queue.jobs.errors import JobNotFound
 from mistral_queue.jobs.listing import JobFilter
 from mistral_queue.jobs.model import (
@@ -222,12 +223,37 @@ async def cancel_job(job_id: str, tenant: TenantDep, services: ServicesDep) -> J
     return (await _owned(services, job_id, tenant)).job
 
 
-@router.post("/{job_id}/callback/redeliver", status_code=202, response_model=Job, responses=ERRORS)
+async def _limit_redelivery(services: Services, job_id: str) -> None:
+    key = keys.redeliver_limit(job_id)
+    interval_ms = max(1, int(services.settings.callback_redeliver_interval_seconds * 1000))
+    if await services.redis.set(key, "1", nx=True, px=interval_ms):
+        return
+    wait = max(1, math.ceil(max(0, await services.redis.pttl(key)) / 1000))
+    raise ApiError(
+        429,
+        "rate_limited",
+        f"job {job_id}'s callback was redelivered moments ago; try again in {wait} s",
+        {"retry_after": wait},
+        headers={"Retry-After": str(wait)},
+    )
+
+
+@router.post(
+    "/{job_id}/callback/redeliver",
+    status_code=202,
+    response_model=Job,
+    responses={**ERRORS, 429: {"model": ErrorBody}},
+)
 async def redeliver_callback(job_id: str, tenant: TenantDep, services: ServicesDep) -> Job:
-    """Send the finished job's final callback again, with the same ``webhook-id``."""
+    """Send the finished job's final callback again, with the same ``webhook-id``.
+
+    At most one redelivery per job every ``callback_redeliver_interval_seconds``; more is
+    429 ``rate_limited`` with ``Retry-After``, so a client loop cannot flood a receiver.
+    """
     record = await _owned(services, job_id, tenant)
     if not record.job.callback.url:
         raise ApiError(409, "conflict", f"job {job_id} has no callback_url")
+    await _limit_redelivery(services, job_id)
     await services.store.apply(job_id, tenant, changes.redeliver())
     await services.publisher.deliver_callback(job_id)
     return (await _owned(services, job_id, tenant)).job
