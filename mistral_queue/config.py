@@ -198,6 +198,10 @@ class Settings(BaseSettings):
     callback_requeue_after_seconds: float = Field(default=30.0, gt=0)
     #: Seconds between two redeliveries of one job's callback (more is 429 with Retry-After).
     callback_redeliver_interval_seconds: float = Field(default=10.0, gt=0)
+    #: Seconds a rotated-out webhook secret keeps signing next to the new one (both sign).
+    webhook_rotation_grace_seconds: float = Field(default=86_400.0, ge=0)
+    #: Seconds a registered endpoint may fail without a success before it is disabled.
+    endpoint_disable_after_seconds: float = Field(default=5 * 24 * 3600.0, gt=0)
     #: Callback attempts one worker process runs at once (its delivery budget); the rest of
     #: its threads stay free for jobs.
     callback_concurrency: int = Field(default=16, gt=0)

@@ -19,6 +19,7 @@ from mistral_queue.api.routes import (
     agent,
     bulk,
     console,
+    endpoints,
     events,
     health,
     jobs,
@@ -117,6 +118,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(admin.router)
     app.include_router(workflow_events.router)
     app.include_router(usage.router)
+    app.include_router(endpoints.router)
     console.install(app)
     # Batch bodies may be larger than other requests; the route holds others to the default.
     batch_limit = settings.max_body_bytes + settings.batch_max_bytes

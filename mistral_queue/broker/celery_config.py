@@ -15,6 +15,7 @@ from mistral_queue.broker.names import (
     BATCH_REQUESTS_QUEUE,
     CALLBACKS_QUEUE,
     DELIVER_CALLBACK,
+    DELIVER_TO_ENDPOINT,
     QUEUES,
     RUN_TASKS,
 )
@@ -26,6 +27,7 @@ TASK_MODULES = (
     "mistral_queue.tasks.chat",
     "mistral_queue.tasks.agent",
     "mistral_queue.tasks.callbacks",
+    "mistral_queue.tasks.endpoint_delivery",
     "mistral_queue.tasks.batch",
     "mistral_queue.tasks.endpoints",
     "mistral_queue.tasks.embeddings",
@@ -36,6 +38,7 @@ TASK_MODULES = (
 def _routes() -> dict[str, dict[str, str]]:
     routes = {task: {"queue": QUEUES[kind]} for kind, task in RUN_TASKS.items()}
     routes[DELIVER_CALLBACK] = {"queue": CALLBACKS_QUEUE}
+    routes[DELIVER_TO_ENDPOINT] = {"queue": CALLBACKS_QUEUE}
     routes[BATCH_POLL] = routes[BATCH_CANCEL] = {"queue": QUEUES[JobType.BATCH]}
     routes[BATCH_REQUEST] = {"queue": BATCH_REQUESTS_QUEUE}
     return routes

@@ -26,6 +26,7 @@ from mistral_queue.broker.names import (
     BATCH_REQUESTS_QUEUE,
     CALLBACKS_QUEUE,
     DELIVER_CALLBACK,
+    DELIVER_TO_ENDPOINT,
     QUEUES,
     RUN_TASKS,
 )
@@ -102,6 +103,10 @@ class Publisher:
     async def deliver_callback(self, job_id: str) -> None:
         """Publish the delivery of ``job_id``'s pending callback."""
         await self._send(DELIVER_CALLBACK, [job_id], CALLBACKS_QUEUE)
+
+    async def deliver_to_endpoint(self, endpoint_id: str, job_id: str, event: str) -> None:
+        """Publish one delivery of ``job_id``'s ``event`` to a registered endpoint."""
+        await self._send(DELIVER_TO_ENDPOINT, [endpoint_id, job_id, event], CALLBACKS_QUEUE)
 
     async def cancel_batch(self, job_id: str) -> None:
         """Publish the cancel of a cancelled batch job's Mistral batch job."""

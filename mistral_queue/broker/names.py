@@ -42,3 +42,7 @@ BATCH_REQUESTS_QUEUE = "batch_requests"
 
 #: Every queue a default worker consumes.
 ALL_QUEUES = (*dict.fromkeys(QUEUES.values()), CALLBACKS_QUEUE, BATCH_REQUESTS_QUEUE)
+
+#: Task that delivers one job event to one registered endpoint (``endpoint_id, job_id, event``);
+#: it runs on the callbacks queue.
+DELIVER_TO_ENDPOINT = "mistral_queue.endpoints.deliver"

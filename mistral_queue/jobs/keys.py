@@ -291,3 +291,28 @@ def endpoint_slots(endpoint: str) -> str:
 def redeliver_limit(job_id: str) -> str:
     """String set (with a TTL) when a job's callback is redelivered: one per interval."""
     return f"{PREFIX}job:{job_id}:redeliver-limit"
+
+
+def endpoint(endpoint_id: str) -> str:
+    """Hash of one registered webhook endpoint (``webhooks.endpoints``)."""
+    return f"{PREFIX}endpoint:{endpoint_id}"
+
+
+def tenant_endpoints(tenant: str) -> str:
+    """Sorted set (all scores 0, ordered by id, which is time-ordered) of a tenant's endpoints."""
+    return f"{PREFIX}tenant:{tenant}:endpoints"
+
+
+def endpoint_attempts(endpoint_id: str) -> str:
+    """Stream of an endpoint's delivery attempts, newest last."""
+    return f"{PREFIX}endpoint:{endpoint_id}:attempts"
+
+
+def endpoint_message(endpoint_id: str, job_id: str, event: str) -> str:
+    """Hash of one message's delivery state to one endpoint: attempts, status, next attempt."""
+    return f"{PREFIX}endpoint:{endpoint_id}:msg:{job_id}:{event}"
+
+
+def endpoint_failed(endpoint_id: str) -> str:
+    """Sorted set of ``"<job id> <event>"`` whose delivery failed, scored by when (unix s)."""
+    return f"{PREFIX}endpoint:{endpoint_id}:failed"

@@ -29,7 +29,7 @@ from mistral_queue.jobs.model import JobRecord, JobStatus
 from mistral_queue.mistral.errors import DeferRetry, RateLimitWait, UpstreamError
 from mistral_queue.tasks import attempt
 from mistral_queue.tasks.attempt import REDIS_DOWN
-from mistral_queue.tasks.budget_gate import hold_back
+from mistral_queue.tasks.endpoint_delivery import fan_out
 from mistral_queue.tasks.runtime import Runtime, runtime
 from mistral_queue.tasks.scheduling import publish_started
 
@@ -163,9 +163,10 @@ def finish(run: JobRun, change: changes.Change) -> None:
     except JobStopped:
         log.info("job %s already finished elsewhere", run.job_id)
         return
-    if run.record.job.callback.url is None:
-        return
     try:
+        if run.record.job.callback.url is None:
+            fan_out(run.task.app, run.tenant, run.job_id)
+            return
         enqueue_callback(run.task, run.job_id)
     except (OperationalError, *REDIS_DOWN) as exc:
         # The callback is in the callbacks-due set: the sweep sends it.

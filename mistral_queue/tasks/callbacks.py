@@ -38,10 +38,13 @@ MAX_COUNTDOWN = 600.0
 EARLY_TOLERANCE = 1.0
 
 
-def payload(record: JobRecord) -> bytes:
-    """The callback body: ``{"type", "timestamp", "data": <job>}`` (Standard Webhooks §Payload)."""
+def payload(record: JobRecord, event: str | None = None) -> bytes:
+    """The callback body: ``{"type", "timestamp", "data": <job>}`` (Standard Webhooks §Payload).
+
+    ``event`` defaults to the job's pending callback event, else ``job.<status>``.
+    """
     job = record.job
-    event = record.callback_event or f"job.{job.status.value}"
+    event = event or record.callback_event or f"job.{job.status.value}"
     body = {
         "type": event_type(event),
         # Only a final job has finished_at; a requires_action callback is about now.
@@ -70,7 +73,7 @@ def event_key(record: JobRecord) -> str:
     return f"{event}.run{retries + 1}" if retries else event
 
 
-def _next_delay(settings: Settings, attempt: int, result: DeliveryResult) -> float | None:
+def next_delay(settings: Settings, attempt: int, result: DeliveryResult) -> float | None:
     """Seconds until the next attempt after failed attempt ``attempt``, or None: give up.
 
     A receiver's ``Retry-After`` can only lengthen the wait, and only up to the schedule's
@@ -175,7 +178,7 @@ def send(record: JobRecord) -> float | None:
             error = f"internal error: {type(exc).__name__}"
             result = DeliveryResult(False, None, None, False, error, time.monotonic() - started)
         tracing.record_delivery(span, result.status_code, result.error)
-    delay = None if result.ok else _next_delay(settings, attempt, result)
+    delay = None if result.ok else next_delay(settings, attempt, result)
     log.info(
         "callback for %s attempt %d: %s", record.id, attempt, result.status_code or result.error
     )
