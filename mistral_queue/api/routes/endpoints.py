@@ -25,6 +25,7 @@ from mistral_queue.api.schemas.webhook_endpoints import (
 from mistral_queue.api.schemas.jobs import ErrorBody
 from mistral_queue.jobs.endpoint_store import EndpointNotFound, EndpointStore
 from mistral_queue.webhooks.endpoints import Endpoint, StoredEndpoint
+from mistral_queue.webhooks.errors import UnsafeURLError
 from mistral_queue.webhooks.guard import check_url_async
 
 router = APIRouter(prefix="/v1/endpoints", tags=["endpoints"], route_class=OrjsonRoute)
@@ -44,8 +45,12 @@ async def _owned(services: ServicesDep, tenant: str, endpoint_id: str) -> Stored
 
 
 async def _check_url(services: ServicesDep, url: str) -> None:
-    # The same guard as callback_url (422 naming the field); re-checked at each delivery.
-    await check_url_async(url, services.settings.callback_allow_hosts)
+    # The same guard as callback_url; re-checked at each delivery.
+    try:
+        await check_url_async(url, services.settings.callback_allow_hosts)
+    except UnsafeURLError as exc:
+        detail = {"field": "url", "message": str(exc), "type": "unsafe_url"}
+        raise ApiError(422, "validation_error", f"url: {exc}", [detail]) from None
 
 
 @router.post("", status_code=201, response_model=Endpoint, responses=ERRORS)
