@@ -16,6 +16,7 @@ from mistral_queue.broker.names import (
     CALLBACKS_QUEUE,
     DELIVER_CALLBACK,
     DELIVER_TO_ENDPOINT,
+    FAN_OUT_TO_ENDPOINTS,
     QUEUES,
     RUN_TASKS,
 )
@@ -39,6 +40,7 @@ def _routes() -> dict[str, dict[str, str]]:
     routes = {task: {"queue": QUEUES[kind]} for kind, task in RUN_TASKS.items()}
     routes[DELIVER_CALLBACK] = {"queue": CALLBACKS_QUEUE}
     routes[DELIVER_TO_ENDPOINT] = {"queue": CALLBACKS_QUEUE}
+    routes[FAN_OUT_TO_ENDPOINTS] = {"queue": CALLBACKS_QUEUE}
     routes[BATCH_POLL] = routes[BATCH_CANCEL] = {"queue": QUEUES[JobType.BATCH]}
     routes[BATCH_REQUEST] = {"queue": BATCH_REQUESTS_QUEUE}
     return routes

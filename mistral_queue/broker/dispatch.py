@@ -27,6 +27,7 @@ from mistral_queue.broker.names import (
     CALLBACKS_QUEUE,
     DELIVER_CALLBACK,
     DELIVER_TO_ENDPOINT,
+    FAN_OUT_TO_ENDPOINTS,
     QUEUES,
     RUN_TASKS,
 )
@@ -107,6 +108,10 @@ class Publisher:
     async def deliver_to_endpoint(self, endpoint_id: str, job_id: str, event: str) -> None:
         """Publish one delivery of ``job_id``'s ``event`` to a registered endpoint."""
         await self._send(DELIVER_TO_ENDPOINT, [endpoint_id, job_id, event], CALLBACKS_QUEUE)
+
+    async def fan_out_to_endpoints(self, job_id: str, tenant: str) -> None:
+        """Publish the fan-out of ``job_id``'s current event to its tenant's endpoints."""
+        await self._send(FAN_OUT_TO_ENDPOINTS, [job_id, tenant], CALLBACKS_QUEUE)
 
     async def cancel_batch(self, job_id: str) -> None:
         """Publish the cancel of a cancelled batch job's Mistral batch job."""

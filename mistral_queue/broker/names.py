@@ -46,3 +46,6 @@ ALL_QUEUES = (*dict.fromkeys(QUEUES.values()), CALLBACKS_QUEUE, BATCH_REQUESTS_Q
 #: Task that delivers one job event to one registered endpoint (``endpoint_id, job_id, event``);
 #: it runs on the callbacks queue.
 DELIVER_TO_ENDPOINT = "mistral_queue.endpoints.deliver"
+#: Task that opens the deliveries of a job's current event to its tenant's matching endpoints
+#: (``job_id, tenant``): for jobs ended outside a worker (cancelled through the API).
+FAN_OUT_TO_ENDPOINTS = "mistral_queue.endpoints.fan_out"

@@ -18,7 +18,7 @@ from typing import Any
 
 from celery import Celery, Task, shared_task
 
-from mistral_queue.broker.names import CALLBACKS_QUEUE, DELIVER_TO_ENDPOINT
+from mistral_queue.broker.names import CALLBACKS_QUEUE, DELIVER_TO_ENDPOINT, FAN_OUT_TO_ENDPOINTS
 from mistral_queue.jobs import endpoint_state, keys, locks
 from mistral_queue.tasks import callback_slots
 from mistral_queue.tasks.callbacks import (
@@ -71,6 +71,12 @@ def fan_out(app: Celery, tenant: str, job_id: str, event: str | None = None) -> 
             publish(app, endpoint.endpoint.id, job_id, event)
             sent += 1
     return sent
+
+
+@shared_task(bind=True, name=FAN_OUT_TO_ENDPOINTS)
+def fan_out_task(self: Task[Any, Any], job_id: str, tenant: str) -> None:
+    """``fan_out`` of the job's current event, for a job that ended in the API (cancel)."""
+    fan_out(self.app, tenant, job_id)
 
 
 @shared_task(bind=True, name=DELIVER_TO_ENDPOINT, max_retries=None)

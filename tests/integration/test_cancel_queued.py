@@ -40,3 +40,24 @@ def test_cancel_a_queued_job_never_calls_upstream() -> None:
         assert json.loads(callbacks[0].body)["type"] == "job.cancelled"
     finally:
         local.stop()
+
+
+def test_a_job_cancelled_in_the_api_reaches_the_tenants_endpoints() -> None:
+    local = launch(env=TEST_ENV, workers=0)
+    try:
+        api = Api(local.api.url, "key-acme")
+        with raw_receiver() as receiver:
+            created = httpx.post(
+                f"{api.url}/v1/endpoints", json={"url": receiver.url}, headers=api.headers()
+            )
+            assert created.status_code == 201, created.text
+            # Given a queued job without callback_url, cancelled before any worker runs
+            job = api.submit(chat_body("cancelled, to endpoints"))
+            response = httpx.post(f"{api.url}/v1/jobs/{job['id']}/cancel", headers=api.headers())
+            assert response.status_code == 200, response.text
+            # When a worker starts, then the endpoint is told
+            local.start_worker()
+            [got] = wait_for(lambda: receiver.for_job(job["id"]), 20, "the endpoint delivery")
+        assert json.loads(got.body)["type"] == "job.cancelled"
+    finally:
+        local.stop()

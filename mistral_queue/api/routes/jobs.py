@@ -220,6 +220,8 @@ async def cancel_job(job_id: str, tenant: TenantDep, services: ServicesDep) -> J
         await services.publisher.cancel_batch(job_id)
     if record.job.callback.url:
         await services.publisher.deliver_callback(job_id)
+    else:
+        await services.publisher.fan_out_to_endpoints(job_id, tenant)
     return (await _owned(services, job_id, tenant)).job
 
 
