@@ -44,9 +44,16 @@ def run_job(app: Celery, kind: JobType, job_id: str, task_id: str | None = None)
     app.send_task(RUN_TASKS[kind], args=[job_id], task_id=task_id or job_id, queue=QUEUES[kind])
 
 
-def deliver_callback(app: Celery, job_id: str, countdown: float | None = None) -> None:
-    """Publish the delivery of a job's pending callback, ``countdown`` seconds from now."""
-    app.send_task(DELIVER_CALLBACK, args=[job_id], queue=CALLBACKS_QUEUE, countdown=countdown)
+def deliver_callback(
+    app: Celery, job_id: str, countdown: float | None = None, busy: int = 0
+) -> None:
+    """Publish the delivery of a job's pending callback, ``countdown`` seconds from now.
+
+    ``busy``: how many times in a row it found no delivery slot (``tasks.callback_slots``).
+    """
+    kwargs = {"busy": busy} if busy else None
+    app.send_task(DELIVER_CALLBACK, args=[job_id], kwargs=kwargs, queue=CALLBACKS_QUEUE,
+                  countdown=countdown)  # fmt: skip
 
 
 def poll_batch(app: Celery, job_id: str, seq: int, countdown: float) -> None:

@@ -201,19 +201,27 @@ def is_due(record: JobRecord, now: float) -> bool:
 
 
 @shared_task(bind=True, name=DELIVER_CALLBACK, max_retries=None)
-def deliver_callback(self: Task[Any, Any], job_id: str) -> None:
+def deliver_callback(self: Task[Any, Any], job_id: str, busy: int = 0) -> None:
     """Deliver the pending callback of ``job_id`` (one attempt), then schedule the next.
 
     A message for a callback that is not pending is dropped (and the job leaves the due set);
     one that comes before the next attempt is due is dropped too: the scheduled message, or
     the sweep, sends it on time.
     """
-    deliver_now(self.app, job_id)
+    deliver_now(self.app, job_id, busy)
 
 
-def deliver_now(app: Celery, job_id: str) -> None:
-    """One delivery attempt of ``job_id``'s pending callback, then schedule the next."""
-    due = _attempt(job_id)
+def deliver_now(app: Celery, job_id: str, busy: int = 0) -> None:
+    """One delivery attempt of ``job_id``'s pending callback, then schedule the next.
+
+    ``busy``: how many times in a row this message found no delivery slot.
+    """
+    try:
+        due = _attempt(job_id)
+    except callback_slots.Busy:
+        delay = callback_slots.busy_delay(runtime(), busy + 1)
+        dispatch.deliver_callback(app, job_id, countdown=delay, busy=busy + 1)
+        return
     if due is not None and due - time.time() <= MAX_COUNTDOWN:
         dispatch.deliver_callback(app, job_id, countdown=max(0.0, due - time.time()))
 
@@ -245,7 +253,5 @@ def _attempt(job_id: str) -> float | None:
             return None
         assert record.job.callback.url is not None
         endpoint = callback_slots.origin(record.job.callback.url)
-        with callback_slots.delivery_slot(rt, endpoint, hold) as room:
-            if not room:
-                return time.time() + callback_slots.busy_delay(rt)
+        with callback_slots.delivery_slot(rt, endpoint, hold):
             return send(record)

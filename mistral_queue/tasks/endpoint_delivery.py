@@ -37,11 +37,14 @@ from mistral_queue.webhooks.signing import event_id
 log = logging.getLogger(__name__)
 
 
-def publish(app: Celery, endpoint_id: str, job_id: str, event: str, countdown: float = 0) -> None:
+def publish(
+    app: Celery, endpoint_id: str, job_id: str, event: str, countdown: float = 0, busy: int = 0
+) -> None:
     """Publish one endpoint delivery on the callbacks queue (the only place it is sent from)."""
     app.send_task(
         DELIVER_TO_ENDPOINT,
         args=[endpoint_id, job_id, event],
+        kwargs={"busy": busy} if busy else None,
         queue=CALLBACKS_QUEUE,
         countdown=max(0.0, min(countdown, MAX_COUNTDOWN)),
     )
@@ -80,9 +83,20 @@ def fan_out_task(self: Task[Any, Any], job_id: str, tenant: str) -> None:
 
 
 @shared_task(bind=True, name=DELIVER_TO_ENDPOINT, max_retries=None)
-def deliver_to_endpoint(self: Task[Any, Any], endpoint_id: str, job_id: str, event: str) -> None:
-    """One attempt of ``event`` of ``job_id`` to ``endpoint_id`` if due, then schedule the next."""
-    due = _attempt(runtime(), endpoint_id, job_id, event)
+def deliver_to_endpoint(
+    self: Task[Any, Any], endpoint_id: str, job_id: str, event: str, busy: int = 0
+) -> None:
+    """One attempt of ``event`` of ``job_id`` to ``endpoint_id`` if due, then schedule the next.
+
+    ``busy``: how many times in a row this message found no delivery slot.
+    """
+    rt = runtime()
+    try:
+        due = _attempt(rt, endpoint_id, job_id, event)
+    except callback_slots.Busy:
+        delay = callback_slots.busy_delay(rt, busy + 1)
+        publish(self.app, endpoint_id, job_id, event, countdown=delay, busy=busy + 1)
+        return
     if due is not None:
         publish(self.app, endpoint_id, job_id, event, countdown=due - time.time())
 
@@ -104,9 +118,7 @@ def _attempt(rt: Runtime, endpoint_id: str, job_id: str, event: str) -> float | 
         wait = _rate_wait(rt, endpoint)
         if wait:
             return time.time() + wait
-        with callback_slots.delivery_slot(rt, endpoint_id, hold) as room:
-            if not room:
-                return time.time() + callback_slots.busy_delay(rt)
+        with callback_slots.delivery_slot(rt, endpoint_id, hold):
             return _send(rt, endpoint, job_id, event, int(state.get("attempts") or 0) + 1)
 
 
