@@ -56,6 +56,19 @@ def deliver_callback(
                   countdown=countdown)  # fmt: skip
 
 
+def deliver_to_endpoint(
+    app: Celery, endpoint_id: str, job_id: str, event: str, countdown: float = 0.0,
+    busy: int = 0,
+) -> None:  # fmt: skip
+    """Publish one delivery of a job's ``event`` to a registered endpoint on the callbacks queue.
+
+    ``busy``: how many times in a row it found no delivery slot (``tasks.callback_slots``).
+    """
+    app.send_task(DELIVER_TO_ENDPOINT, args=[endpoint_id, job_id, event],
+                  kwargs={"busy": busy} if busy else None, queue=CALLBACKS_QUEUE,
+                  countdown=countdown)  # fmt: skip
+
+
 def poll_batch(app: Celery, job_id: str, seq: int, countdown: float) -> None:
     """Publish poll number ``seq`` of a batch job's Mistral batch, ``countdown`` seconds out."""
     app.send_task(BATCH_POLL, args=[job_id, seq], countdown=countdown,

@@ -18,7 +18,8 @@ from typing import Any
 
 from celery import Celery, Task, shared_task
 
-from mistral_queue.broker.names import CALLBACKS_QUEUE, DELIVER_TO_ENDPOINT, FAN_OUT_TO_ENDPOINTS
+from mistral_queue.broker import dispatch
+from mistral_queue.broker.names import DELIVER_TO_ENDPOINT, FAN_OUT_TO_ENDPOINTS
 from mistral_queue.jobs import endpoint_state, keys, locks
 from mistral_queue.tasks import callback_slots
 from mistral_queue.tasks.callbacks import (
@@ -40,14 +41,10 @@ log = logging.getLogger(__name__)
 def publish(
     app: Celery, endpoint_id: str, job_id: str, event: str, countdown: float = 0, busy: int = 0
 ) -> None:
-    """Publish one endpoint delivery on the callbacks queue (the only place it is sent from)."""
-    app.send_task(
-        DELIVER_TO_ENDPOINT,
-        args=[endpoint_id, job_id, event],
-        kwargs={"busy": busy} if busy else None,
-        queue=CALLBACKS_QUEUE,
-        countdown=max(0.0, min(countdown, MAX_COUNTDOWN)),
-    )
+    """Publish one endpoint delivery, at most ``MAX_COUNTDOWN`` seconds out (longer waits go
+    in hops, so no message outlives the broker's visibility timeout)."""
+    wait = max(0.0, min(countdown, MAX_COUNTDOWN))
+    dispatch.deliver_to_endpoint(app, endpoint_id, job_id, event, countdown=wait, busy=busy)
 
 
 def fan_out(app: Celery, tenant: str, job_id: str, event: str | None = None) -> int:
