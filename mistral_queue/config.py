@@ -187,7 +187,8 @@ class Settings(BaseSettings):
     # Callbacks
     #: The master ``whsec_…`` key tenants' signing secrets derive from (the first entry).
     webhook_secret: Annotated[tuple[SecretStr, ...], NoDecode] = ()
-    #: Seconds a tenant's previous signing secret keeps signing after a rotation (Svix: 1 day).
+    #: Seconds a tenant's (or a registered endpoint's) previous signing secret keeps signing
+    #: after a rotation (Svix: 1 day).
     webhook_rotation_grace_seconds: float = Field(default=86400.0, ge=0)
     callback_allow_hosts: Annotated[tuple[str, ...], NoDecode] = ()
     callback_retry_delays: Annotated[tuple[float, ...], NoDecode] = DEFAULT_CALLBACK_DELAYS
@@ -198,8 +199,6 @@ class Settings(BaseSettings):
     callback_requeue_after_seconds: float = Field(default=30.0, gt=0)
     #: Seconds between two redeliveries of one job's callback (more is 429 with Retry-After).
     callback_redeliver_interval_seconds: float = Field(default=10.0, gt=0)
-    #: Seconds a rotated-out webhook secret keeps signing next to the new one (both sign).
-    webhook_rotation_grace_seconds: float = Field(default=86_400.0, ge=0)
     #: Seconds a registered endpoint may fail without a success before it is disabled.
     endpoint_disable_after_seconds: float = Field(default=5 * 24 * 3600.0, gt=0)
     #: Callback attempts one worker process runs at once (its delivery budget); the rest of

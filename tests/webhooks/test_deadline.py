@@ -112,7 +112,7 @@ def test_a_trickling_tool_server_is_cut_off_at_the_deadline() -> None:
     )
     call = ToolCall(tool_call_id="call_1", name="lookup", arguments="{}")
     with trickler(head_first=True) as (url, _), make_client() as client:
-        request = tool_request("job_trickle", call, url, None)
+        request = tool_request("job_trickle", call, url, None, tenant="acme", keys=(b"k" * 32,))
         started = time.monotonic()
         with pytest.raises(ToolAttemptError, match="timed out") as caught:
             post_once(request, settings, client)
