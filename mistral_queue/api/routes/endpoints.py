@@ -13,6 +13,7 @@ from fastapi import APIRouter, Query, Response
 from mistral_queue.api.deps import ServicesDep, TenantDep
 from mistral_queue.api.errors import ApiError
 from mistral_queue.api.orjson_route import OrjsonRoute
+from mistral_queue.api.schemas.jobs import ErrorBody
 from mistral_queue.api.schemas.webhook_endpoints import (
     AttemptList,
     EndpointCreate,
@@ -22,7 +23,6 @@ from mistral_queue.api.schemas.webhook_endpoints import (
     RecoverRequest,
     RecoverResult,
 )
-from mistral_queue.api.schemas.jobs import ErrorBody
 from mistral_queue.jobs.endpoint_store import EndpointNotFound, EndpointStore
 from mistral_queue.webhooks.endpoints import Endpoint, StoredEndpoint
 from mistral_queue.webhooks.errors import UnsafeURLError
