@@ -29,6 +29,7 @@ from mistral_queue.jobs.model import JobRecord, JobStatus
 from mistral_queue.mistral.errors import DeferRetry, RateLimitWait, UpstreamError
 from mistral_queue.tasks import attempt
 from mistral_queue.tasks.attempt import REDIS_DOWN
+from mistral_queue.tasks.budget_gate import hold_back
 from mistral_queue.tasks.endpoint_delivery import fan_out
 from mistral_queue.tasks.runtime import Runtime, runtime
 from mistral_queue.tasks.scheduling import publish_started
