@@ -57,9 +57,13 @@ def payload(record: JobRecord, event: str | None = None) -> bytes:
 
 def event_type(event: str) -> str:
     """The payload ``type`` of a callback event key: a requires_action round's key
-    (``job.requires_action.2``, which makes its webhook-id unique) is ``job.requires_action``."""
+    (``job.requires_action.2``, which makes its webhook-id unique) is ``job.requires_action``,
+    and a retried run's (``job.succeeded.run2``, see ``event_key``) is ``job.succeeded``."""
     interim = changes.REQUIRES_ACTION_EVENT
-    return interim if event.startswith(f"{interim}.") else event
+    if event.startswith(f"{interim}."):
+        return interim
+    head, _, tail = event.rpartition(".run")
+    return head if head and tail.isdigit() else event
 
 
 def event_key(record: JobRecord) -> str:

@@ -61,7 +61,9 @@ def fan_out(app: Celery, tenant: str, job_id: str, event: str | None = None) -> 
         record = rt.store.get(job_id)
         if record is None:
             return 0
-        event = f"job.{record.job.status.value}"
+        # A retried job's new outcome is a new message, as for callback_url (``event_key``).
+        retries = record.job.retries
+        event = f"job.{record.job.status.value}" + (f".run{retries + 1}" if retries else "")
     ttl = rt.settings.job_retention_seconds
     sent = 0
     for endpoint in endpoints:
