@@ -28,7 +28,8 @@ from datetime import UTC, datetime
 import redis
 
 from bench.common import Row, common_args, percentile, report
-from mistral_queue.config import Settings, TenantLimits
+from mistral_queue.config import Settings
+from mistral_queue.config_values import TenantLimits
 from mistral_queue.dev.processes import Stack, start_redis
 from mistral_queue.jobs import keys
 from mistral_queue.jobs.model import JobRecord, JobType, initial_fields, new_job_id

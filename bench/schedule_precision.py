@@ -23,7 +23,7 @@ import redis
 from bench.baseline import CHAT_REQUEST
 from bench.common import Deadline, Row, common_args, console, percentile, report
 from mistral_queue.dev.stack import launch
-from mistral_queue.jobs import keys
+from mistral_queue.jobs import fields, keys
 
 
 def _ts(value: str) -> float:
@@ -38,7 +38,7 @@ def _lateness(client: redis.Redis) -> tuple[list[float], list[float], int]:
     ids = [str(i) for i in client.zrange(keys.tenant_jobs("bench"), 0, -1)]
     pipe = client.pipeline(transaction=False)
     for job_id in ids:
-        pipe.hmget(keys.job(job_id), keys.METADATA, keys.CREATED_TS, keys.RUN_TS)
+        pipe.hmget(keys.job(job_id), fields.METADATA, fields.CREATED_TS, fields.RUN_TS)
     for job_id, (meta, created, run_ts) in zip(ids, pipe.execute(), strict=True):
         metadata = orjson.loads(meta or "{}")
         if "schedule_id" in metadata:

@@ -6,17 +6,11 @@ Variables carry the ``MQ_`` prefix, except the two Mistral ones (``MISTRAL_API_K
 
 from __future__ import annotations
 
-import ipaddress
-import json
-import re
 from functools import lru_cache
-from typing import Annotated, Any, Literal
-from urllib.parse import urlsplit
+from typing import Annotated, Any
 
 from pydantic import (
     AliasChoices,
-    BaseModel,
-    ConfigDict,
     Field,
     SecretStr,
     ValidationError,
@@ -26,77 +20,22 @@ from pydantic import (
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict, SettingsError
 
 from mistral_queue import secret_rules
+from mistral_queue.config_values import (
+    DEFAULT_CALLBACK_DELAYS,
+    DEFAULT_TIME_LIMITS,
+    ApiKey,
+    ModelPrice,
+    ModelRateLimit,
+    TenantLimits,
+    describe_errors,
+    env_name,
+    is_local_url,
+    parse_api_keys,
+    split_list,
+)
 from mistral_queue.errors import ConfigError
 from mistral_queue.metrics import DEFAULT_METRICS_MODELS
 from mistral_queue.secret_rules import decode_webhook_secret
-
-#: Svix's production schedule, seconds between callback attempts (webhooks.md §3).
-DEFAULT_CALLBACK_DELAYS = (5.0, 300.0, 1800.0, 7200.0, 18000.0, 36000.0, 36000.0)
-
-#: Celery hard time limits per task queue, seconds: a chat run is at most ``max_attempts``
-#: calls of ``mistral_read_timeout`` plus short waits; a callback is three 15 s phases.
-DEFAULT_TIME_LIMITS = {"chat": 900.0, "agent": 1800.0, "batch": 600.0, "callbacks": 120.0}
-
-
-class ApiKey(BaseModel):
-    """One intake API key and the tenant it belongs to."""
-
-    key: SecretStr
-    tenant: str
-
-
-class ModelRateLimit(BaseModel):
-    """Limits for the models matching one ``MQ_RATE_LIMITS`` pattern; unset ones use the default."""
-
-    rps: float | None = Field(default=None, gt=0)
-    tpm: int | None = Field(default=None, gt=0)
-
-
-class ModelPrice(BaseModel):
-    """USD per 1M tokens for the models matching one ``MQ_MODEL_PRICES`` pattern."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    input: float = Field(ge=0)
-    output: float = Field(ge=0)
-
-
-class TenantLimits(BaseModel):
-    """One ``MQ_TENANT_LIMITS`` entry (docs/fairness.md); unset fields mean no limit."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    rps: float | None = Field(default=None, gt=0)
-    tpm: int | None = Field(default=None, gt=0)
-    max_concurrency: int | None = Field(default=None, gt=0)
-    #: Share of the deployment's limit relative to the other tenants' weights.
-    weight: float = Field(default=1.0, gt=0, le=1000)
-    tokens_per_day: int | None = Field(default=None, gt=0)
-    tokens_per_month: int | None = Field(default=None, gt=0)
-    usd_per_month: float | None = Field(default=None, gt=0)
-    #: Past a budget: refuse new jobs with 429 (``reject``) or keep them queued (``wait``).
-    on_budget: Literal["reject", "wait"] = "reject"
-
-
-def _split(value: Any) -> Any:
-    """Accept a JSON list or a comma-separated string for list-valued variables."""
-    if not isinstance(value, str):
-        return value
-    text = value.strip()
-    if text.startswith("["):
-        return json.loads(text)
-    return [part.strip() for part in text.split(",") if part.strip()]
-
-
-def is_local_url(url: str) -> bool:
-    """Tell whether ``url`` points at this machine (an emulator, not the real Mistral API)."""
-    host = urlsplit(url).hostname or ""
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 class Settings(BaseSettings):
@@ -274,19 +213,7 @@ class Settings(BaseSettings):
     @field_validator("api_keys", mode="before")
     @classmethod
     def _parse_api_keys(cls, value: Any) -> Any:
-        items = _split(value)
-        if not isinstance(items, list | tuple):
-            return items
-        parsed = []
-        for item in items:
-            if isinstance(item, str):
-                key, _, tenant = item.partition(":")
-                if not key:
-                    raise ValueError("an entry has an empty key")
-                parsed.append({"key": key, "tenant": tenant or "default"})
-            else:
-                parsed.append(item)
-        return parsed
+        return parse_api_keys(value)
 
     @field_validator("api_keys", "admin_key", "flower_basic_auth")
     @classmethod
@@ -297,7 +224,7 @@ class Settings(BaseSettings):
     @field_validator("webhook_secret", mode="before")
     @classmethod
     def _parse_secrets(cls, value: Any) -> Any:
-        items = _split(value)
+        items = split_list(value)
         for item in items if isinstance(items, list | tuple) else []:
             decode_webhook_secret(str(item))
         return items
@@ -314,7 +241,7 @@ class Settings(BaseSettings):
     )
     @classmethod
     def _parse_list(cls, value: Any) -> Any:
-        return _split(value)
+        return split_list(value)
 
     @field_validator("callback_allow_hosts")
     @classmethod
@@ -347,13 +274,6 @@ class Settings(BaseSettings):
             raise ConfigError(f"missing required setting(s): {', '.join(missing)}")
 
 
-def env_name(field: str) -> str:
-    """The environment variable that sets ``field``."""
-    if field.startswith("mistral_api_key") or field == "mistral_base_url":
-        return field.upper()
-    return f"MQ_{field.upper()}"
-
-
 def load_settings(**overrides: Any) -> Settings:
     """Read the settings, turning validation errors into one readable ConfigError.
 
@@ -362,17 +282,8 @@ def load_settings(**overrides: Any) -> Settings:
     """
     try:
         return Settings(**overrides)
-    except SettingsError as exc:
-        # A JSON-valued variable that is not JSON: pydantic-settings names only the field.
-        found = re.search(r'field "(\w+)"', str(exc))
-        name = env_name(found.group(1)) if found else "settings"
-        raise ConfigError(f"invalid settings: {name}: not valid JSON") from None
-    except ValidationError as exc:
-        problems = [
-            f"{env_name(str(err['loc'][0])) if err['loc'] else 'settings'}: {err['msg']}"
-            for err in exc.errors()
-        ]
-        raise ConfigError("invalid settings: " + "; ".join(problems)) from None
+    except (SettingsError, ValidationError) as exc:
+        raise ConfigError(f"invalid settings: {describe_errors(exc)}") from None
 
 
 @lru_cache(maxsize=1)

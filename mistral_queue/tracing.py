@@ -23,7 +23,7 @@ from typing import Any
 from opentelemetry import context, propagate, trace
 from opentelemetry.trace import Span, SpanKind, Status, StatusCode
 
-from mistral_queue.jobs import keys
+from mistral_queue.jobs import fields as hash_fields
 
 #: Header carrying the publish time (ns since the epoch) to measure the queue wait.
 PUBLISHED_HEADER = "mq_published_ns"
@@ -100,9 +100,9 @@ def job_fields() -> dict[str, str]:
         return {}
     carrier: dict[str, str] = {}
     propagate.inject(carrier)
-    fields = {keys.TRACE_ID: format(span_context.trace_id, "032x")}
+    fields = {hash_fields.TRACE_ID: format(span_context.trace_id, "032x")}
     if "traceparent" in carrier:
-        fields[keys.TRACEPARENT] = carrier["traceparent"]
+        fields[hash_fields.TRACEPARENT] = carrier["traceparent"]
     return fields
 
 

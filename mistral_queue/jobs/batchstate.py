@@ -13,7 +13,7 @@ from typing import Any
 import orjson
 import redis
 
-from mistral_queue.jobs import keys
+from mistral_queue.jobs import fields, keys
 from mistral_queue.jobs.errors import JobError
 from mistral_queue.jobs.model import FINAL
 
@@ -107,7 +107,7 @@ class BatchState:
 
     def total(self) -> int:
         """Requests in the batch (0 before they are known)."""
-        return int(self.redis.hget(self.key, keys.BATCH_TOTAL) or 0)
+        return int(self.redis.hget(self.key, fields.BATCH_TOTAL) or 0)
 
     def load(self, lines: Iterable[bytes], *, keep_bodies: bool) -> int:
         """Index an input file's lines (and keep them when ``keep_bodies``); returns the count.
@@ -155,7 +155,7 @@ class BatchState:
         """The request line at ``position`` if it still needs a call (the job is unfinished
         and the request has no result), else None; one round trip."""
         pipe = self.redis.pipeline(transaction=False)
-        pipe.hget(keys.job(self.job_id), keys.STATUS)
+        pipe.hget(keys.job(self.job_id), fields.STATUS)
         pipe.hget(keys.batch_inputs(self.job_id), str(position))
         pipe.hexists(keys.batch_results(self.job_id), str(position))
         status, line, done = pipe.execute()
@@ -189,9 +189,10 @@ class BatchState:
             keys.batch_pending(self.job_id),
             keys.JOBS_WATCH,
         ]
-        outcome = keys.BATCH_SUCCEEDED if ok else keys.BATCH_FAILED
+        outcome = fields.BATCH_SUCCEEDED if ok else fields.BATCH_FAILED
         args: list[Any] = [position, line, outcome, self.job_id, watch_until, self.ttl,
-                           keys.BATCH_SUCCEEDED, keys.BATCH_FAILED, keys.BATCH_TOTAL]  # fmt: skip
+                           fields.BATCH_SUCCEEDED, fields.BATCH_FAILED,
+                           fields.BATCH_TOTAL]  # fmt: skip
         new, succeeded, failed, total = self._record(keys=keys_, args=args)
         return Recorded(bool(new), int(succeeded), int(failed), int(total))
 

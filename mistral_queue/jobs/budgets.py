@@ -17,7 +17,7 @@ from typing import Any
 import redis
 import redis.asyncio as aredis
 
-from mistral_queue.config import TenantLimits
+from mistral_queue.config_values import TenantLimits
 from mistral_queue.jobs import keys
 from mistral_queue.jobs.pricing import NANO, usd
 from mistral_queue.jobs.usage import day_of, month_of

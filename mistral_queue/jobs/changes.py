@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from mistral_queue.jobs import keys
+from mistral_queue.jobs import fields as hash_fields
 from mistral_queue.jobs.model import CANCELLABLE, FINAL, JobStatus, dumps, now_iso
 
 #: Statuses a worker may (re)start a job from; ``running`` covers a redelivery after a crash,
@@ -20,10 +20,10 @@ STARTABLE = frozenset({JobStatus.QUEUED, JobStatus.RETRYING, JobStatus.RUNNING})
 UNFINISHED = frozenset(JobStatus) - FINAL
 
 #: Hash fields that exist only while an agent job waits for tool results.
-AWAITING_FIELDS = (keys.PENDING_TOOL_CALLS, keys.RESPOND_BY)
+AWAITING_FIELDS = (hash_fields.PENDING_TOOL_CALLS, hash_fields.RESPOND_BY)
 #: Event of an agent job that needs tool results; its callback key adds the round number.
 REQUIRES_ACTION_EVENT = "job.requires_action"
-_CALLBACK_SCHEDULE = (keys.CALLBACK_ATTEMPTS, keys.CALLBACK_NEXT_ATTEMPT_AT)  # retry state
+_CALLBACK_SCHEDULE = (hash_fields.CALLBACK_ATTEMPTS, hash_fields.CALLBACK_NEXT_ATTEMPT_AT)
 
 
 @dataclass(frozen=True)
@@ -71,7 +71,7 @@ def retrying(*, attempt: int, delay: float, error: dict[str, Any], watch_until: 
         JobStatus.RETRYING,
         "job.retrying",
         data=data,
-        fields={keys.ERROR: dumps(error)},
+        fields={hash_fields.ERROR: dumps(error)},
         watch=watch_until,
     )
 
@@ -91,7 +91,7 @@ def _final(
         to,
         event,
         data={"status": to.value, **data},
-        fields={**fields, keys.FINISHED_AT: now_iso(), keys.CALLBACK_EVENT: event},
+        fields={**fields, hash_fields.FINISHED_AT: now_iso(), hash_fields.CALLBACK_EVENT: event},
         # An agent job's requires_action callbacks may have counted attempts: the final
         # callback starts its own schedule.
         delete=(*AWAITING_FIELDS, *_CALLBACK_SCHEDULE),
@@ -138,7 +138,7 @@ def requeued(*, count: int, status: JobStatus, watch_until: float) -> Change:
         frozenset({status}),
         event="job.requeued",
         data={"status": status.value, "requeues": count},
-        fields={keys.REQUEUES: str(count)},
+        fields={hash_fields.REQUEUES: str(count)},
         watch=watch_until,
     )
 
@@ -156,7 +156,7 @@ def progress(data: dict[str, Any], event: str = "job.progress") -> Change:
         UNFINISHED,
         event=event,
         data=data,
-        fields={keys.PROGRESS: dumps(data)} if event == "job.progress" else {},
+        fields={hash_fields.PROGRESS: dumps(data)} if event == "job.progress" else {},
     )
 
 
@@ -194,8 +194,8 @@ def redeliver() -> Change:
         "redeliver the callback",
         FINAL,
         event="callback.redelivery_requested",
-        fields={keys.CALLBACK_STATUS: "pending"},
-        delete=(keys.CALLBACK_NEXT_ATTEMPT_AT,),
+        fields={hash_fields.CALLBACK_STATUS: "pending"},
+        delete=(hash_fields.CALLBACK_NEXT_ATTEMPT_AT,),
         callback_due=time.time(),
     )
 
@@ -230,7 +230,7 @@ def agent_update(
         STARTABLE,
         event=event,
         data=data,
-        fields={keys.PROGRESS: dumps(progress)} if progress is not None else {},
+        fields={hash_fields.PROGRESS: dumps(progress)} if progress is not None else {},
     )
 
 
@@ -250,10 +250,10 @@ def requires_action(
     when = datetime.fromtimestamp(respond_by, UTC).isoformat(timespec="milliseconds")
     data = {"round": round_, "pending_tool_calls": calls, "respond_by": when.replace("+00:00", "Z")}
     fields = {
-        keys.PENDING_TOOL_CALLS: dumps(calls),
-        keys.PROGRESS: dumps(progress),
-        keys.RESPOND_BY: repr(respond_by),
-        keys.CALLBACK_EVENT: f"{REQUIRES_ACTION_EVENT}.{round_}",
+        hash_fields.PENDING_TOOL_CALLS: dumps(calls),
+        hash_fields.PROGRESS: dumps(progress),
+        hash_fields.RESPOND_BY: repr(respond_by),
+        hash_fields.CALLBACK_EVENT: f"{REQUIRES_ACTION_EVENT}.{round_}",
     }
     return Change(
         "wait for tool results",
@@ -278,8 +278,8 @@ def resume(*, progress: dict[str, Any], tool_call_ids: list[str], watch_until: f
         JobStatus.QUEUED,
         "job.resumed",
         data={"tool_call_ids": tool_call_ids},
-        fields={keys.PROGRESS: dumps(progress)},
-        delete=(*AWAITING_FIELDS, keys.CALLBACK_EVENT, *_CALLBACK_SCHEDULE),
+        fields={hash_fields.PROGRESS: dumps(progress)},
+        delete=(*AWAITING_FIELDS, hash_fields.CALLBACK_EVENT, *_CALLBACK_SCHEDULE),
         watch=watch_until,
         callback_due="remove",
     )

@@ -19,7 +19,8 @@ import redis
 import redis.asyncio as aredis
 from pydantic import ValidationError
 
-from mistral_queue.config import Settings, TenantLimits
+from mistral_queue.config import Settings
+from mistral_queue.config_values import TenantLimits
 from mistral_queue.jobs import keys
 
 log = logging.getLogger(__name__)

@@ -11,7 +11,7 @@ from typing import Any
 import orjson
 from pydantic import BaseModel
 
-from mistral_queue.jobs import keys
+from mistral_queue.jobs import fields as hash_fields
 from mistral_queue.jobs.pricing import cost_view
 
 
@@ -191,36 +191,38 @@ class JobRecord(BaseModel):
             if name in data:
                 data[name] = orjson.loads(data[name])
         callback = Callback(
-            url=data.get(keys.CALLBACK_URL),
-            status=data.get(keys.CALLBACK_STATUS),
-            attempts=int(data.get(keys.CALLBACK_ATTEMPTS, 0)),
-            last_status_code=data.get(keys.CALLBACK_LAST_STATUS_CODE),
-            last_error=data.get(keys.CALLBACK_LAST_ERROR),
-            next_attempt_at=data.get(keys.CALLBACK_NEXT_ATTEMPT_AT),
+            url=data.get(hash_fields.CALLBACK_URL),
+            status=data.get(hash_fields.CALLBACK_STATUS),
+            attempts=int(data.get(hash_fields.CALLBACK_ATTEMPTS, 0)),
+            last_status_code=data.get(hash_fields.CALLBACK_LAST_STATUS_CODE),
+            last_error=data.get(hash_fields.CALLBACK_LAST_ERROR),
+            next_attempt_at=data.get(hash_fields.CALLBACK_NEXT_ATTEMPT_AT),
         )
         job = Job.model_validate(
             {
                 **data,
                 "callback": callback,
-                "metadata": data.get(keys.METADATA) or {},
+                "metadata": data.get(hash_fields.METADATA) or {},
                 "cost": _cost(data),
             }
         )
-        deadline = float(data[keys.DEADLINE]) if keys.DEADLINE in data else None
+        deadline = float(data[hash_fields.DEADLINE]) if hash_fields.DEADLINE in data else None
         return cls(
             job=job,
-            tenant=data[keys.TENANT],
+            tenant=data[hash_fields.TENANT],
             deadline=deadline,
-            callback_event=data.get(keys.CALLBACK_EVENT),
-            traceparent=data.get(keys.TRACEPARENT),
+            callback_event=data.get(hash_fields.CALLBACK_EVENT),
+            traceparent=data.get(hash_fields.TRACEPARENT),
         )
 
 
 def _cost(data: dict[str, Any]) -> dict[str, Any] | None:
     """The ``cost`` of a job whose usage was booked (jobs/usage.py), else None."""
-    if keys.COST_INPUT_NANO not in data:
+    if hash_fields.COST_INPUT_NANO not in data:
         return None
-    return cost_view(int(data[keys.COST_INPUT_NANO]), int(data.get(keys.COST_OUTPUT_NANO, 0)))
+    return cost_view(
+        int(data[hash_fields.COST_INPUT_NANO]), int(data.get(hash_fields.COST_OUTPUT_NANO, 0))
+    )
 
 
 def initial_fields(
@@ -242,24 +244,24 @@ def initial_fields(
     if depends_on:
         status = JobStatus.WAITING
     fields = {
-        keys.ID: job_id,
-        keys.TENANT: tenant,
-        keys.TYPE: job_type.value,
-        keys.STATUS: status.value,
-        keys.CREATED_AT: now_iso(),
-        keys.CREATED_TS: repr(time.time()),
-        keys.ATTEMPTS: "0",
-        keys.REQUEST: dumps(request),
-        keys.METADATA: dumps(metadata),
-        keys.DEADLINE: repr(deadline),
-        keys.PRIORITY: str(priority),
+        hash_fields.ID: job_id,
+        hash_fields.TENANT: tenant,
+        hash_fields.TYPE: job_type.value,
+        hash_fields.STATUS: status.value,
+        hash_fields.CREATED_AT: now_iso(),
+        hash_fields.CREATED_TS: repr(time.time()),
+        hash_fields.ATTEMPTS: "0",
+        hash_fields.REQUEST: dumps(request),
+        hash_fields.METADATA: dumps(metadata),
+        hash_fields.DEADLINE: repr(deadline),
+        hash_fields.PRIORITY: str(priority),
     }
     if depends_on:
-        fields[keys.DEPENDS_ON] = dumps(depends_on)
+        fields[hash_fields.DEPENDS_ON] = dumps(depends_on)
     if run_at is not None:
-        fields[keys.RUN_AT] = iso(run_at)
-        fields[keys.RUN_TS] = repr(run_at)
+        fields[hash_fields.RUN_AT] = iso(run_at)
+        fields[hash_fields.RUN_TS] = repr(run_at)
     if callback_url:
-        fields[keys.CALLBACK_URL] = callback_url
-        fields[keys.CALLBACK_STATUS] = CallbackStatus.PENDING.value
+        fields[hash_fields.CALLBACK_URL] = callback_url
+        fields[hash_fields.CALLBACK_STATUS] = CallbackStatus.PENDING.value
     return fields

@@ -11,7 +11,7 @@ import fnmatch
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from mistral_queue.config import ModelPrice
+from mistral_queue.config_values import ModelPrice
 
 #: Nano-USD in one USD.
 NANO = 1_000_000_000

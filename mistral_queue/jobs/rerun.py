@@ -9,7 +9,7 @@ new outcome as a new message.
 
 from __future__ import annotations
 
-from mistral_queue.jobs import keys
+from mistral_queue.jobs import fields as hash_fields
 from mistral_queue.jobs.changes import Change
 from mistral_queue.jobs.model import CallbackStatus, JobRecord, JobStatus, JobType
 
@@ -21,21 +21,21 @@ RERUNNABLE = frozenset({JobType.CHAT, JobType.AGENT})
 
 #: Fields of the last run that the next one must not see.
 LAST_RUN = (
-    keys.RESULT,
-    keys.ERROR,
-    keys.PROGRESS,
-    keys.FINISHED_AT,
-    keys.FINISHED_TS,
-    keys.STARTED_AT,
-    keys.STARTED_TS,
-    keys.REQUEUES,
-    keys.PENDING_TOOL_CALLS,
-    keys.RESPOND_BY,
-    keys.CALLBACK_EVENT,
-    keys.CALLBACK_ATTEMPTS,
-    keys.CALLBACK_LAST_STATUS_CODE,
-    keys.CALLBACK_LAST_ERROR,
-    keys.CALLBACK_NEXT_ATTEMPT_AT,
+    hash_fields.RESULT,
+    hash_fields.ERROR,
+    hash_fields.PROGRESS,
+    hash_fields.FINISHED_AT,
+    hash_fields.FINISHED_TS,
+    hash_fields.STARTED_AT,
+    hash_fields.STARTED_TS,
+    hash_fields.REQUEUES,
+    hash_fields.PENDING_TOOL_CALLS,
+    hash_fields.RESPOND_BY,
+    hash_fields.CALLBACK_EVENT,
+    hash_fields.CALLBACK_ATTEMPTS,
+    hash_fields.CALLBACK_LAST_STATUS_CODE,
+    hash_fields.CALLBACK_LAST_ERROR,
+    hash_fields.CALLBACK_NEXT_ATTEMPT_AT,
 )
 
 
@@ -54,9 +54,13 @@ def rerun(record: JobRecord, *, deadline: float, watch_until: float) -> Change:
         watch_until: when the sweep publishes it again should the publish be lost.
     """
     number = record.job.retries + 1
-    fields = {keys.ATTEMPTS: "0", keys.RETRIES: str(number), keys.DEADLINE: repr(deadline)}
+    fields = {
+        hash_fields.ATTEMPTS: "0",
+        hash_fields.RETRIES: str(number),
+        hash_fields.DEADLINE: repr(deadline),
+    }
     if record.job.callback.url:
-        fields[keys.CALLBACK_STATUS] = CallbackStatus.PENDING.value
+        fields[hash_fields.CALLBACK_STATUS] = CallbackStatus.PENDING.value
     return Change(
         "retry the job",
         frozenset({record.status}) & RETRYABLE,

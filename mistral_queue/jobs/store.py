@@ -16,7 +16,7 @@ from typing import Any
 import redis
 import redis.asyncio as aredis
 
-from mistral_queue.jobs import keys
+from mistral_queue.jobs import fields, keys
 from mistral_queue.jobs.changes import Change
 from mistral_queue.jobs.errors import IdempotencyConflict, InvalidTransition, JobNotFound
 from mistral_queue.jobs.model import JobRecord, dumps, now_iso
@@ -29,7 +29,7 @@ TENANT_EVENTS_MAXLEN = 100_000
 def _script(name: str) -> str:
     """A Lua script of this package, its job hash field placeholders filled from ``keys``."""
     text = resources.files("mistral_queue.jobs").joinpath(f"lua/{name}").read_text()
-    return Template(text).substitute(keys.LUA_FIELDS)
+    return Template(text).substitute(fields.LUA_FIELDS)
 
 
 _CREATE = _script("create.lua")
@@ -105,9 +105,9 @@ class StoreCommands:
             keys.JOBS_DUE,
             keys.JOBS_WAITING,
         ]
-        data = {"status": new.fields[keys.STATUS]}
-        if keys.RUN_AT in new.fields:
-            data[keys.RUN_AT] = new.fields[keys.RUN_AT]
+        data = {"status": new.fields[fields.STATUS]}
+        if fields.RUN_AT in new.fields:
+            data[fields.RUN_AT] = new.fields[fields.RUN_AT]
         args: list[Any] = [
             new.job_id,
             int(time.time() * 1000),
@@ -226,7 +226,7 @@ class JobStore(StoreCommands):
 
     def attempts(self, job_id: str) -> int:
         """Upstream attempts counted on the job so far."""
-        return int(self.redis.hget(keys.job(job_id), keys.ATTEMPTS) or 0)
+        return int(self.redis.hget(keys.job(job_id), fields.ATTEMPTS) or 0)
 
     def apply(self, job_id: str, tenant: str, change: Change) -> Applied:
         """Apply one change atomically.

@@ -23,13 +23,13 @@ from typing import Any
 import redis
 import redis.asyncio as aredis
 
-from mistral_queue.jobs import keys
+from mistral_queue.jobs import fields, keys
 from mistral_queue.jobs.pricing import PriceTable
 
 _LUA = resources.files("mistral_queue.jobs").joinpath("lua")
 _SETTLE = _LUA.joinpath("usage_settle.lua").read_text()
 # Job hash field names come from ``keys`` (``${NAME}`` placeholders), as in jobs/store.py.
-_BOOK = Template(_LUA.joinpath("usage_book.lua").read_text()).substitute(keys.LUA_FIELDS)
+_BOOK = Template(_LUA.joinpath("usage_book.lua").read_text()).substitute(fields.LUA_FIELDS)
 
 #: Seconds a day's and a month's usage hash are kept (the usage API looks back this far).
 DAY_TTL = 401 * 86400

@@ -21,7 +21,7 @@ from tenacity import Retrying, retry_if_exception_type, stop_after_delay, wait_e
 
 from mistral_queue import tracing
 from mistral_queue.broker import dispatch
-from mistral_queue.config import TenantLimits
+from mistral_queue.config_values import TenantLimits
 from mistral_queue.jobs import changes
 from mistral_queue.jobs.errors import InvalidTransition, JobNotFound
 from mistral_queue.jobs.limits import resolve

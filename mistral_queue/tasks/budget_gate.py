@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import time
 
-from mistral_queue.config import TenantLimits
+from mistral_queue.config_values import TenantLimits
 from mistral_queue.jobs import changes
 from mistral_queue.jobs.budgets import exceeded, has_budget, read_spend
 from mistral_queue.jobs.model import JobRecord, JobStatus

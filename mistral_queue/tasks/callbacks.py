@@ -21,6 +21,7 @@ from mistral_queue.broker import dispatch
 from mistral_queue.broker.names import DELIVER_CALLBACK
 from mistral_queue.config import Settings
 from mistral_queue.jobs import changes, keys, locks
+from mistral_queue.jobs import fields as hash_fields
 from mistral_queue.jobs.errors import InvalidTransition
 from mistral_queue.jobs.model import CallbackStatus, JobRecord, JobStatus, now_iso
 from mistral_queue.tasks import callback_slots
@@ -96,13 +97,13 @@ def _record_attempt(
 ) -> float | None:
     """Store the attempt on the job; return when the next one is due (unix time), if any."""
     fields = {
-        keys.CALLBACK_ATTEMPTS: str(attempt),
-        keys.CALLBACK_LAST_STATUS_CODE: str(result.status_code or ""),
-        keys.CALLBACK_LAST_ERROR: result.error or "",
+        hash_fields.CALLBACK_ATTEMPTS: str(attempt),
+        hash_fields.CALLBACK_LAST_STATUS_CODE: str(result.status_code or ""),
+        hash_fields.CALLBACK_LAST_ERROR: result.error or "",
     }
     data: dict[str, Any] = {"attempt": attempt, "status_code": result.status_code}
     # An empty value removes the field: only a pending retry has a next attempt time.
-    fields[keys.CALLBACK_NEXT_ATTEMPT_AT] = ""
+    fields[hash_fields.CALLBACK_NEXT_ATTEMPT_AT] = ""
     if result.ok:
         status, event, due = CallbackStatus.DELIVERED, "callback.delivered", None
     elif delay is None:
@@ -111,8 +112,8 @@ def _record_attempt(
     else:
         status, event, due = CallbackStatus.PENDING, "callback.retrying", time.time() + delay
         data |= {"error": result.error, "delay": delay}
-        fields[keys.CALLBACK_NEXT_ATTEMPT_AT] = datetime.fromtimestamp(due, UTC).isoformat()
-    fields[keys.CALLBACK_STATUS] = status.value
+        fields[hash_fields.CALLBACK_NEXT_ATTEMPT_AT] = datetime.fromtimestamp(due, UTC).isoformat()
+    fields[hash_fields.CALLBACK_STATUS] = status.value
     if not record.is_final:
         return _record_interim(record, fields, event, data, due)
     change = changes.callback_attempt(
@@ -131,14 +132,14 @@ def _record_interim(
     so the job's final callback gets its own schedule and its own webhook-id.
     """
     rt = runtime()
-    if rt.redis.hget(keys.job(record.id), keys.CALLBACK_EVENT) != record.callback_event:
+    if rt.redis.hget(keys.job(record.id), hash_fields.CALLBACK_EVENT) != record.callback_event:
         return None
     data["event"] = record.callback_event
     if due is None:
         fields |= {
-            keys.CALLBACK_STATUS: CallbackStatus.PENDING.value,
-            keys.CALLBACK_EVENT: "",
-            keys.CALLBACK_ATTEMPTS: "0",
+            hash_fields.CALLBACK_STATUS: CallbackStatus.PENDING.value,
+            hash_fields.CALLBACK_EVENT: "",
+            hash_fields.CALLBACK_ATTEMPTS: "0",
         }
     change = changes.callback_attempt(
         fields=fields,

@@ -12,7 +12,7 @@ import threading
 import time
 from typing import Any
 
-from mistral_queue.config import TenantLimits
+from mistral_queue.config_values import TenantLimits
 from mistral_queue.jobs.limits import resolve
 from mistral_queue.jobs.usage import UsageLedger
 from mistral_queue.mistral.limiter import LimitGroup, Reservation

@@ -14,7 +14,7 @@ from typing import Any
 
 import orjson
 
-from mistral_queue.jobs import keys
+from mistral_queue.jobs import fields, keys
 from mistral_queue.tasks.runtime import Runtime
 
 #: Counter of the attempts the job's finished calls made, so the next call's attempt budget
@@ -37,11 +37,11 @@ class ResultLines:
         """``(done, counters)``: the marker and the integer counters stored with it."""
         stored = self.rt.redis.hgetall(self._state)
         values = {str(k if isinstance(k, str) else k.decode()): int(v) for k, v in stored.items()}
-        return values.pop(DONE, 0), {k: v for k, v in values.items() if k != keys.BATCH_TOTAL}
+        return values.pop(DONE, 0), {k: v for k, v in values.items() if k != fields.BATCH_TOTAL}
 
     def total(self) -> int:
         """Lines stored so far."""
-        return int(self.rt.redis.hget(self._state, keys.BATCH_TOTAL) or 0)
+        return int(self.rt.redis.hget(self._state, fields.BATCH_TOTAL) or 0)
 
     def add(self, lines: Sequence[dict[str, Any]], *, done: int, counters: dict[str, int]) -> int:
         """Append ``lines`` after those stored and move the marker to ``done``, atomically.
@@ -57,7 +57,7 @@ class ResultLines:
                 self._results,
                 mapping={str(total + i): orjson.dumps(line) for i, line in enumerate(lines)},
             )
-        pipe.hset(self._state, mapping={keys.BATCH_TOTAL: total + len(lines), DONE: done})
+        pipe.hset(self._state, mapping={fields.BATCH_TOTAL: total + len(lines), DONE: done})
         for name, value in counters.items():
             pipe.hincrby(self._state, name, value)
         pipe.expire(self._results, ttl)

@@ -33,7 +33,8 @@ import redis
 from celery import Celery
 
 from mistral_queue.broker import dispatch
-from mistral_queue.config import Settings, TenantLimits
+from mistral_queue.config import Settings
+from mistral_queue.config_values import TenantLimits
 from mistral_queue.jobs import keys
 from mistral_queue.jobs.model import JobRecord, JobStatus, JobType
 from mistral_queue.mistral.limiter import estimate_tokens

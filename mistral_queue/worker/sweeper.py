@@ -19,7 +19,7 @@ from celery import Celery
 from kombu.exceptions import OperationalError
 
 from mistral_queue.broker import dispatch
-from mistral_queue.jobs import changes, keys
+from mistral_queue.jobs import changes, fields, keys
 from mistral_queue.jobs.errors import JobError
 from mistral_queue.jobs.model import JobRecord, JobStatus
 from mistral_queue.jobs.rerun import run_task_id
@@ -123,7 +123,7 @@ class Sweeper:
 
     def _await_action(self, record: JobRecord, now: float) -> int:
         """Fail a job that waited for tool results past its ``respond_by``; 1 if it did."""
-        raw = self.rt.redis.hget(keys.job(record.id), keys.RESPOND_BY)
+        raw = self.rt.redis.hget(keys.job(record.id), fields.RESPOND_BY)
         later = record.deadline or now + self.rt.settings.requeue_after_seconds
         respond_by = float(raw) if raw else later
         if now < respond_by:
@@ -143,7 +143,7 @@ class Sweeper:
 
     def _requeue(self, record: JobRecord, now: float) -> bool:
         """Publish the job again, recording it first (so a job that moved on is left alone)."""
-        count = int(self.rt.redis.hget(keys.job(record.id), keys.REQUEUES) or 0) + 1
+        count = int(self.rt.redis.hget(keys.job(record.id), fields.REQUEUES) or 0) + 1
         backoff = self.rt.settings.requeue_after_seconds * 2 ** min(count - 1, MAX_BACKOFF)
         change = changes.requeued(count=count, status=record.status, watch_until=now + backoff)
         try:

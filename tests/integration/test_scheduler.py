@@ -11,7 +11,8 @@ from datetime import UTC, datetime
 import pytest
 import redis
 
-from mistral_queue.config import Settings, TenantLimits
+from mistral_queue.config import Settings
+from mistral_queue.config_values import TenantLimits
 from mistral_queue.jobs import keys
 from mistral_queue.jobs.model import JobRecord, JobType, initial_fields, new_job_id
 from mistral_queue.tasks.scheduling import Scheduler

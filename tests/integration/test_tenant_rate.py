@@ -7,7 +7,8 @@ import secrets
 import pytest
 import redis
 
-from mistral_queue.config import ModelPrice, Settings
+from mistral_queue.config import Settings
+from mistral_queue.config_values import ModelPrice
 from mistral_queue.jobs.budgets import read_spend
 from mistral_queue.jobs.pricing import PriceTable
 from mistral_queue.jobs.usage import UsageLedger

@@ -12,7 +12,7 @@ import pytest
 import redis
 import redis.asyncio as aredis
 
-from mistral_queue.config import ModelPrice, TenantLimits
+from mistral_queue.config_values import ModelPrice, TenantLimits
 from mistral_queue.jobs import changes, keys
 from mistral_queue.jobs.budgets import exceeded, read_spend
 from mistral_queue.jobs.model import JobRecord, JobType, initial_fields, new_job_id

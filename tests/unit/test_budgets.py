@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from mistral_queue.config import TenantLimits
+from mistral_queue.config_values import TenantLimits
 from mistral_queue.jobs.budgets import Spend, day_end, exceeded, month_end
 
 

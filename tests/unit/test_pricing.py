@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from mistral_queue.config import ModelPrice, load_settings
+from mistral_queue.config import load_settings
+from mistral_queue.config_values import ModelPrice
 from mistral_queue.errors import ConfigError
 from mistral_queue.jobs.pricing import OTHER, PriceTable, cost_view, usd
 

@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 
 from mistral_queue.cli import app
-from mistral_queue.config import Settings, env_name
+from mistral_queue.config import Settings
+from mistral_queue.config_values import env_name
 
 README = (Path(__file__).parents[2] / "README.md").read_text()
 

@@ -14,7 +14,7 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from mistral_queue import tracing
-from mistral_queue.jobs import keys
+from mistral_queue.jobs import fields as hash_fields
 
 STORED = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
 
@@ -61,11 +61,11 @@ def test_a_job_records_the_current_trace(
 ) -> None:
     tracer, _ = local_tracer
     with tracer.start_as_current_span("POST /v1/jobs") as span:
-        fields = tracing.job_fields()
+        recorded = tracing.job_fields()
         headers = tracing.inject({})
     context = span.get_span_context()
-    assert fields[keys.TRACE_ID] == f"{context.trace_id:032x}"
-    assert fields[keys.TRACEPARENT] == headers["traceparent"]
+    assert recorded[hash_fields.TRACE_ID] == f"{context.trace_id:032x}"
+    assert recorded[hash_fields.TRACEPARENT] == headers["traceparent"]
     assert headers["traceparent"].startswith(f"00-{context.trace_id:032x}-{context.span_id:016x}-")
 
 

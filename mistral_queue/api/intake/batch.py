@@ -20,7 +20,7 @@ from mistral_queue.api.errors import ApiError
 from mistral_queue.api.schemas.batch import BatchRequest
 from mistral_queue.api.schemas.jobs import BatchJobCreate
 from mistral_queue.config import Settings
-from mistral_queue.jobs import keys
+from mistral_queue.jobs import fields, keys
 from mistral_queue.jobs.batchstate import PAGE
 from mistral_queue.mistral.client import get_client
 from mistral_queue.mistral.errors import RequestRejected, UpstreamError
@@ -118,7 +118,7 @@ async def _store_lines(client: aredis.Redis, settings: Settings, job_id: str,
                 pipe.expire(key, ttl)
             await pipe.execute()
     async with client.pipeline(transaction=False) as pipe:
-        pipe.hset(keys.batch_state(job_id), keys.BATCH_TOTAL, len(items))
+        pipe.hset(keys.batch_state(job_id), fields.BATCH_TOTAL, len(items))
         pipe.expire(keys.batch_state(job_id), ttl)
         await pipe.execute()
     return digest.hexdigest()

@@ -13,7 +13,7 @@ import orjson
 from fastapi import APIRouter, Response
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from mistral_queue import config
+from mistral_queue import config_values
 from mistral_queue.api.deps import Services, ServicesDep
 from mistral_queue.api.errors import ApiError
 from mistral_queue.api.schemas.jobs import ErrorBody
@@ -43,7 +43,7 @@ class TenantLimits(BaseModel):
         if value is not None:
             # The MQ_TENANT_LIMITS fields (docs/fairness.md), checked as the settings are.
             try:
-                config.TenantLimits.model_validate(value)
+                config_values.TenantLimits.model_validate(value)
             except ValidationError as exc:
                 raise ValueError(str(exc).replace("\n", "; ")) from None
         return value

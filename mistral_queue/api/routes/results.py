@@ -15,7 +15,7 @@ from fastapi.responses import StreamingResponse
 from mistral_queue.api.deps import ServicesDep, TenantDep
 from mistral_queue.api.errors import ApiError
 from mistral_queue.api.schemas.jobs import ErrorBody
-from mistral_queue.jobs import keys
+from mistral_queue.jobs import fields, keys
 from mistral_queue.jobs.batchstate import PAGE
 from mistral_queue.jobs.errors import JobNotFound
 from mistral_queue.jobs.model import JobType
@@ -70,6 +70,6 @@ async def batch_results(job_id: str, tenant: TenantDep, services: ServicesDep) -
         kinds = ", ".join(sorted(RESULT_KINDS))
         message = f"job {job_id} is a {record.job.type} job; only {kinds} jobs have results lines"
         raise ApiError(409, "conflict", message)
-    stored = await services.redis.hget(keys.batch_state(job_id), keys.BATCH_TOTAL)
+    stored = await services.redis.hget(keys.batch_state(job_id), fields.BATCH_TOTAL)
     total = int(stored or record.job.request.get("count", 0))
     return StreamingResponse(_lines(services.redis, job_id, total), media_type=MEDIA_TYPE)

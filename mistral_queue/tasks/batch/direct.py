@@ -26,7 +26,7 @@ import orjson
 from celery import Task
 
 from mistral_queue.broker import dispatch
-from mistral_queue.jobs import keys
+from mistral_queue.jobs import fields, keys
 from mistral_queue.jobs.batchstate import PAGE, BatchState, Recorded, request_line
 from mistral_queue.mistral.client import get_client
 from mistral_queue.mistral.errors import DeferRetry, RateLimitWait, UpstreamError
@@ -82,14 +82,14 @@ def start(run: JobRun, state: BatchState) -> NoReturn:
         total = state.load(download_lines(run.rt, file_id, run.job_id), keep_bodies=True)
         state.put(total=total, loaded=1)
         info = state.get()
-    total = int(info.get(keys.BATCH_TOTAL, 0))
-    dispatched = int(info.get(keys.BATCH_DISPATCHED, 0))
+    total = int(info.get(fields.BATCH_TOTAL, 0))
+    dispatched = int(info.get(fields.BATCH_DISPATCHED, 0))
     if dispatched < total:
         _dispatch(run, state, list(range(dispatched, total)), track=True)
     else:
         _recover(run, state, total)
     info = state.get()
-    if int(info.get(keys.BATCH_SUCCEEDED, 0)) + int(info.get(keys.BATCH_FAILED, 0)) >= total:
+    if int(info.get(fields.BATCH_SUCCEEDED, 0)) + int(info.get(fields.BATCH_FAILED, 0)) >= total:
         outcome.succeed(run.task, run.rt, state)
         raise Handled("every request has its result")
     outcome.watch(run, time.time() + outcome.margin(run.rt))

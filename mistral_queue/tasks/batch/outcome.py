@@ -12,7 +12,7 @@ from typing import Any
 
 from celery import Task
 
-from mistral_queue.jobs import changes, keys
+from mistral_queue.jobs import changes, fields
 from mistral_queue.jobs.batchstate import BatchState
 from mistral_queue.jobs.changes import STARTABLE, UNFINISHED, Change
 from mistral_queue.jobs.model import JobStatus
@@ -99,9 +99,9 @@ def succeed(task: Task[Any, Any], rt: Runtime, state: BatchState) -> None:
     run = JobRun(task, rt, record)
     info = state.get()
     counters = {
-        "total": int(info.get(keys.BATCH_TOTAL, 0)),
-        "succeeded": int(info.get(keys.BATCH_SUCCEEDED, 0)),
-        "failed": int(info.get(keys.BATCH_FAILED, 0)),
+        "total": int(info.get(fields.BATCH_TOTAL, 0)),
+        "succeeded": int(info.get(fields.BATCH_SUCCEEDED, 0)),
+        "failed": int(info.get(fields.BATCH_FAILED, 0)),
     }
     try:
         report(run, progress_of(run, counters))
