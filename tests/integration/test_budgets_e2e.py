@@ -151,6 +151,9 @@ def test_usage_ranges(budgeted: LocalStack) -> None:
     # A 'from' older than the kept days is moved up to the oldest kept day
     old = _usage(api, **{"from": "2000-01-01", "to": "2026-12-31", "group_by": "day"})
     assert old["from"] == "2025-11-27" and len(old["data"]) == 400
+    # The first day there is: no day before it to keep (was a 500 from a date overflow)
+    first = _usage(api, to="0001-01-01")
+    assert first["from"] == "0001-01-01" and first["jobs"] == 0
     # A 'from' after 'to' is an empty range; bad values are 422 naming the field
     assert _usage(api, **{"from": "2026-12-02", "to": "2026-12-01"})["jobs"] == 0
     for params in ({"from": "yesterday"}, {"group_by": "tenant"}):

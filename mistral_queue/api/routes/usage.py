@@ -58,5 +58,7 @@ async def get_usage(
     usage (the response's ``from`` says which); a ``from`` after ``to`` is an empty range.
     """
     last = to or datetime.now(UTC).date()
-    first = max(from_ or last.replace(day=1), last - timedelta(days=MAX_DAYS - 1))
+    # date.min has no earlier days to keep: the kept range then starts at date.min itself.
+    oldest = last - timedelta(days=min(MAX_DAYS - 1, (last - date.min).days))
+    first = max(from_ or last.replace(day=1), oldest)
     return await usage_report(services.redis, tenant, first, last, group_by)
