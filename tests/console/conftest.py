@@ -17,9 +17,13 @@ expect.set_options(timeout=20_000)
 SHOTS = os.environ.get("MQ_CONSOLE_SCREENSHOTS")
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def browser() -> Iterator[Browser]:
-    """Headless Chromium; missing Chromium fails the run (console tests never skip)."""
+    """Headless Chromium; missing Chromium fails the run (console tests never skip).
+
+    Package-scoped: Playwright's sync API runs an event loop in this thread while it is open,
+    and later tests' ``asyncio.run`` refuses to start inside a running loop.
+    """
     executable = shutil.which("chromium") or shutil.which("chromium-browser")
     assert executable, "Chromium is required for the console tests: apt-get install chromium"
     with sync_playwright() as playwright:
